@@ -1,0 +1,2 @@
+//! bridge-admin: apply, revert and inspect the bridge database migrations.
+fn main() {}

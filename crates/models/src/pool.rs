@@ -1,0 +1,142 @@
+//! The connection pool: bb8 over diesel-async's `AsyncPgConnection`.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use diesel::{ConnectionError, ConnectionResult};
+use diesel_async::{
+    pooled_connection::{bb8, AsyncDieselConnectionManager, ManagerConfig, PoolError},
+    AsyncConnection, AsyncPgConnection,
+};
+use futures_util::FutureExt;
+
+use crate::{
+    config::{validate_url, DbConfig},
+    error::{Error, Result},
+};
+
+/// A connection checked out of the pool; returns to it when dropped.
+pub type PooledConnection<'a> = bb8::PooledConnection<'a, AsyncPgConnection>;
+
+/// Handle to the bridge database: a pool of async connections. Cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    pool: bb8::Pool<AsyncPgConnection>,
+    config: DbConfig,
+    last_connect_error: LastConnectError,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db")
+            .field("config", &self.config)
+            .field("state", &self.pool.state())
+            .finish()
+    }
+}
+
+impl Db {
+    /// Opens a pool as `config` says, failing fast when the server is unreachable.
+    pub async fn connect(config: DbConfig) -> Result<Self> {
+        let db = Self::connect_lazy(config)?;
+        // Prove the server answers now, within the connect timeout, rather
+        // than at the first query after a whole check-out timeout.
+        let conn = establish(&db.config.database_url, db.config.connect_timeout)
+            .await
+            .map_err(|err| db.unreachable(err.to_string()))?;
+        // A full pool just drops the spare connection; nothing is lost.
+        let _ = db.pool.add(conn);
+        Ok(db)
+    }
+
+    /// Builds the pool without opening a connection; connections open on demand.
+    pub fn connect_lazy(config: DbConfig) -> Result<Self> {
+        validate_url(&config.database_url)?;
+        let connect_timeout = config.connect_timeout;
+        let mut manager_config = ManagerConfig::<AsyncPgConnection>::default();
+        manager_config.custom_setup = Box::new(move |url| {
+            let url = url.to_owned();
+            async move { establish(&url, connect_timeout).await }.boxed()
+        });
+        let last_connect_error = LastConnectError::default();
+        let manager =
+            AsyncDieselConnectionManager::new_with_config(&config.database_url, manager_config);
+        let pool = bb8::Pool::builder()
+            .max_size(config.max_connections)
+            .min_idle(config.min_idle)
+            .connection_timeout(config.checkout_timeout)
+            .test_on_check_out(config.test_on_checkout)
+            .error_sink(Box::new(last_connect_error.clone()))
+            .build_unchecked(manager);
+        Ok(Self {
+            pool,
+            config,
+            last_connect_error,
+        })
+    }
+
+    /// Checks a connection out of the pool.
+    pub async fn conn(&self) -> Result<PooledConnection<'_>> {
+        self.pool.get().await.map_err(|err| match err {
+            // bb8 retries failed connects until the check-out times out; with
+            // no connection open at all, the server is what failed.
+            ::bb8::RunError::TimedOut => match self.last_connect_error.take() {
+                Some(reason) if self.pool.state().connections == 0 => self.unreachable(reason),
+                _ => Error::PoolTimeout(self.config.checkout_timeout),
+            },
+            ::bb8::RunError::User(PoolError::ConnectionError(err)) => {
+                self.unreachable(err.to_string())
+            }
+            ::bb8::RunError::User(PoolError::QueryError(err)) => err.into(),
+        })
+    }
+
+    fn unreachable(&self, reason: String) -> Error {
+        Error::Unreachable {
+            url: self.config.redacted_url(),
+            reason,
+        }
+    }
+
+    /// The settings this pool was built with.
+    pub fn config(&self) -> &DbConfig {
+        &self.config
+    }
+}
+
+/// Opens one connection, giving up after `timeout`.
+async fn establish(url: &str, timeout: Duration) -> ConnectionResult<AsyncPgConnection> {
+    tokio::time::timeout(timeout, AsyncPgConnection::establish(url))
+        .await
+        .unwrap_or_else(|_| {
+            Err(ConnectionError::BadConnection(format!(
+                "no answer within {timeout:?}"
+            )))
+        })
+}
+
+/// Keeps the latest connect error bb8 reports, to explain a check-out timeout.
+#[derive(Debug, Clone, Default)]
+struct LastConnectError(Arc<Mutex<Option<String>>>);
+
+impl LastConnectError {
+    fn take(&self) -> Option<String> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .take()
+    }
+}
+
+impl ::bb8::ErrorSink<PoolError> for LastConnectError {
+    fn sink(&self, error: PoolError) {
+        tracing::warn!(%error, "database connection failed");
+        *self.0.lock().unwrap_or_else(|poison| poison.into_inner()) = Some(error.to_string());
+    }
+
+    fn boxed_clone(&self) -> Box<dyn ::bb8::ErrorSink<PoolError>> {
+        Box::new(self.clone())
+    }
+}

@@ -1,0 +1,84 @@
+//! The migrated template database that test databases are cloned from.
+
+use std::{
+    collections::hash_map::DefaultHasher,
+    hash::{Hash, Hasher},
+    sync::OnceLock,
+};
+
+use bridge_schema::{MIGRATIONS, MIGRATION_SQL};
+use diesel::{sql_types::Bool, Connection, QueryableByName, RunQueryDsl};
+use diesel_migrations::MigrationHarness;
+
+use crate::{admin, SyncPgConnection};
+
+/// Key of the advisory lock that serialises template creation across processes.
+const TEMPLATE_LOCK_KEY: i64 = 0x6272_6964_6765_7400; // "bridget\0"
+
+/// Name of a template migrated with exactly the embedded migrations,
+/// creating it on first use.
+pub(crate) fn ensure_migrated_template() -> String {
+    static TEMPLATE: OnceLock<String> = OnceLock::new();
+    TEMPLATE
+        .get_or_init(|| {
+            let name = format!("bridge_template_{:016x}", migrations_fingerprint());
+            admin::with_server(|conn| create_template_once(conn, &name));
+            name
+        })
+        .clone()
+}
+
+/// Fingerprint of the embedded migrations: a changed migration gets a new template.
+fn migrations_fingerprint() -> u64 {
+    let mut hasher = DefaultHasher::new();
+    MIGRATION_SQL.hash(&mut hasher);
+    hasher.finish()
+}
+
+#[derive(QueryableByName)]
+struct IsTemplate {
+    #[diesel(sql_type = Bool)]
+    is_template: bool,
+}
+
+/// Creates and migrates `name` unless a finished template exists; test
+/// processes running in parallel wait on an advisory lock for the first one.
+fn create_template_once(conn: &mut SyncPgConnection, name: &str) {
+    let run = |conn: &mut SyncPgConnection, sql: &str| {
+        diesel::sql_query(sql)
+            .execute(conn)
+            .unwrap_or_else(|err| panic!("{sql}: {err}"));
+    };
+    run(
+        conn,
+        &format!("SELECT pg_advisory_lock({TEMPLATE_LOCK_KEY})"),
+    );
+    let finished = diesel::sql_query(format!(
+        "SELECT datistemplate AS is_template FROM pg_database WHERE datname = '{name}'"
+    ))
+    .get_result::<IsTemplate>(conn)
+    .ok()
+    .is_some_and(|row| row.is_template);
+    if !finished {
+        // A template left half-made by a crashed run is rebuilt from scratch.
+        run(
+            conn,
+            &format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#),
+        );
+        run(conn, &format!(r#"CREATE DATABASE "{name}""#));
+        let mut template = SyncPgConnection::establish(&admin::database_url(name))
+            .unwrap_or_else(|err| panic!("connecting to template {name}: {err}"));
+        template
+            .run_pending_migrations(MIGRATIONS)
+            .unwrap_or_else(|err| panic!("migrating template {name}: {err}"));
+        drop(template);
+        run(
+            conn,
+            &format!(r#"ALTER DATABASE "{name}" IS_TEMPLATE true"#),
+        );
+    }
+    run(
+        conn,
+        &format!("SELECT pg_advisory_unlock({TEMPLATE_LOCK_KEY})"),
+    );
+}
