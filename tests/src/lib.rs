@@ -1,1 +1,136 @@
-//! Integration tests live beside this crate root, in `tests/`.
+//! Helpers shared by the integration tests: catalog read-outs and error probes.
+//!
+//! The tests themselves live in `tests/`, one file per area.
+
+use bridge_testkit::SyncPgConnection;
+use diesel::{
+    result::{DatabaseErrorKind, Error},
+    sql_types::Text,
+    QueryableByName, RunQueryDsl,
+};
+
+#[derive(QueryableByName)]
+struct Line {
+    #[diesel(sql_type = Text)]
+    line: String,
+}
+
+/// Runs `sql`, which selects one text column named `line`, and returns its values.
+pub fn lines(conn: &mut SyncPgConnection, sql: &str) -> Vec<String> {
+    diesel::sql_query(sql)
+        .load::<Line>(conn)
+        .unwrap_or_else(|err| panic!("{sql}: {err}"))
+        .into_iter()
+        .map(|row| row.line)
+        .collect()
+}
+
+/// Columns of the public tables (Diesel's bookkeeping aside): name, type, nullability, default.
+pub const COLUMNS: &str = "
+    SELECT c.relname || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
+        || CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END
+        || COALESCE(' DEFAULT ' || pg_get_expr(d.adbin, d.adrelid), '') AS line
+    FROM pg_attribute a
+    JOIN pg_class c ON c.oid = a.attrelid
+    LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+    WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'r'
+      AND a.attnum > 0 AND NOT a.attisdropped AND c.relname NOT LIKE '\\_\\_%'
+    ORDER BY c.relname, a.attnum";
+
+/// Constraints of the public tables: PK, UNIQUE, FK with its ON DELETE rule, CHECK.
+pub const CONSTRAINTS: &str = "
+    SELECT conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(oid) AS line
+    FROM pg_constraint
+    WHERE connamespace = 'public'::regnamespace AND conrelid::regclass::text NOT LIKE '\\_\\_%'
+    ORDER BY 1";
+
+/// Index definitions of the public tables.
+pub const INDEXES: &str = "
+    SELECT indexdef AS line FROM pg_indexes
+    WHERE schemaname = 'public' AND tablename NOT LIKE '\\_\\_%' ORDER BY 1";
+
+/// User triggers with their definitions.
+pub const TRIGGERS: &str = "
+    SELECT pg_get_triggerdef(oid) AS line FROM pg_trigger WHERE NOT tgisinternal ORDER BY 1";
+
+/// Functions in the public schema with their full definitions.
+pub const FUNCTIONS: &str = "
+    SELECT pg_get_functiondef(p.oid) AS line FROM pg_proc p
+    WHERE p.pronamespace = 'public'::regnamespace ORDER BY 1";
+
+/// Installed extensions other than the built-in plpgsql.
+pub const EXTENSIONS: &str = "
+    SELECT extname AS line FROM pg_extension WHERE extname <> 'plpgsql' ORDER BY 1";
+
+/// Comments on tables, columns and indexes of the public schema.
+pub const COMMENTS: &str = "
+    SELECT c.relname || COALESCE('.' || a.attname, '') || ': ' || d.description AS line
+    FROM pg_description d
+    JOIN pg_class c ON c.oid = d.objoid AND d.classoid = 'pg_class'::regclass
+    LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = d.objsubid AND d.objsubid > 0
+    WHERE c.relnamespace = 'public'::regnamespace
+    ORDER BY 1";
+
+/// Everything the migrations define, as comparable lines (Diesel's bookkeeping aside).
+pub fn catalog_snapshot(conn: &mut SyncPgConnection) -> Vec<String> {
+    [
+        ("column", COLUMNS),
+        ("constraint", CONSTRAINTS),
+        ("index", INDEXES),
+        ("trigger", TRIGGERS),
+        ("function", FUNCTIONS),
+        ("extension", EXTENSIONS),
+        ("comment", COMMENTS),
+    ]
+    .into_iter()
+    .flat_map(|(kind, sql)| {
+        lines(conn, sql)
+            .into_iter()
+            .map(move |line| format!("{kind}: {line}"))
+    })
+    .collect()
+}
+
+/// What the database said when it refused a statement.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Refusal {
+    /// The class of error.
+    pub kind: String,
+    /// The constraint named by the server, if any.
+    pub constraint: Option<String>,
+    /// The column named by the server, if any.
+    pub column: Option<String>,
+    /// The server's message.
+    pub message: String,
+}
+
+/// Runs `sql`, which must fail, and returns how the database refused it.
+pub fn refusal(conn: &mut SyncPgConnection, sql: &str) -> Refusal {
+    match diesel::sql_query(sql).execute(conn) {
+        Ok(rows) => panic!("expected the database to refuse, but it wrote {rows} row(s): {sql}"),
+        Err(Error::DatabaseError(kind, info)) => Refusal {
+            kind: kind_name(&kind).to_owned(),
+            constraint: info.constraint_name().map(str::to_owned),
+            column: info.column_name().map(str::to_owned),
+            message: info.message().to_owned(),
+        },
+        Err(other) => panic!("expected a database error, got {other}: {sql}"),
+    }
+}
+
+fn kind_name(kind: &DatabaseErrorKind) -> &'static str {
+    match kind {
+        DatabaseErrorKind::CheckViolation => "check",
+        DatabaseErrorKind::UniqueViolation => "unique",
+        DatabaseErrorKind::ForeignKeyViolation => "foreign key",
+        DatabaseErrorKind::NotNullViolation => "not null",
+        _ => "other",
+    }
+}
+
+/// Runs `sql`, which must succeed, and returns the affected row count.
+pub fn exec(conn: &mut SyncPgConnection, sql: &str) -> usize {
+    diesel::sql_query(sql)
+        .execute(conn)
+        .unwrap_or_else(|err| panic!("{sql}: {err}"))
+}
