@@ -1,4 +1,4 @@
-//! Typed rows and an async data-access API for the OmniNode bridge database.
+#![doc = include_str!("../README.md")]
 
 pub mod batch;
 pub mod bridge_state;
