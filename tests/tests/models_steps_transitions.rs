@@ -202,10 +202,12 @@ async fn history_lists_one_entitys_transitions_in_the_order_recorded() -> Result
 #[tokio::test]
 async fn a_batch_append_above_the_bind_parameter_limit_stores_every_row() -> Result<()> {
     const ROWS: usize = 12_000;
-    assert!(
-        ROWS * 8 > batch::MAX_BIND_PARAMS,
-        "one statement could not carry the batch"
-    );
+    const {
+        assert!(
+            ROWS * 8 > batch::MAX_BIND_PARAMS,
+            "one statement could carry the batch"
+        )
+    };
     let test_db = TestDatabase::migrated();
     let db = test_db.db().await?;
     let conn = &mut db.conn().await?;
@@ -227,7 +229,7 @@ async fn a_batch_append_above_the_bind_parameter_limit_stores_every_row() -> Res
 #[tokio::test]
 async fn a_step_batch_above_the_bind_parameter_limit_stores_every_row() -> Result<()> {
     const ROWS: usize = 8_000;
-    assert!(ROWS * 9 > batch::MAX_BIND_PARAMS);
+    const { assert!(ROWS * 9 > batch::MAX_BIND_PARAMS) };
     let test_db = TestDatabase::migrated();
     let db = test_db.db().await?;
     let conn = &mut db.conn().await?;
