@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod error;
+pub mod migrate;
 pub mod pool;
 
 pub use config::DbConfig;
