@@ -3,13 +3,13 @@
 
 use std::time::Duration;
 
-use diesel::{result::Error as DieselError, ConnectionError};
+use diesel::result::Error as DieselError;
 use diesel_async::{
-    async_connection_wrapper::AsyncConnectionWrapper, AsyncConnection, AsyncPgConnection,
-    RunQueryDsl,
+    async_connection_wrapper::AsyncConnectionWrapper, AsyncPgConnection, RunQueryDsl,
 };
 use percent_encoding::percent_decode_str;
 use tokio::time::{sleep, Instant};
+use tokio_postgres::error::SqlState;
 use url::Url;
 
 use super::{error::MigrateError, options::Options, Result};
@@ -25,14 +25,20 @@ const RETRY_PAUSE: Duration = Duration::from_millis(500);
 pub(crate) async fn connect(options: &Options) -> Result<AsyncPgConnection> {
     let url = with_application_name(&options.database_url, &options.application_name)?;
     let deadline = options.wait.map(|wait| Instant::now() + wait);
+    let mut attempt = 0;
     loop {
+        attempt += 1;
         let err = match establish(&url, options.connect_timeout).await {
             Ok(conn) => return Ok(conn),
-            Err(err) => classify(err, &options.database_url),
+            Err(failure) => classify(failure, &options.database_url),
         };
         match deadline {
             Some(deadline) if retryable(&err) && Instant::now() < deadline => {
-                tracing::info!("{err}; retrying");
+                if attempt == 1 {
+                    tracing::info!("{err}; retrying until the server answers");
+                } else {
+                    tracing::debug!("attempt {attempt}: {err}");
+                }
                 sleep(RETRY_PAUSE.min(deadline - Instant::now())).await;
             }
             _ => return Err(err),
@@ -93,31 +99,63 @@ fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-async fn establish(url: &str, timeout: Duration) -> Result<AsyncPgConnection, ConnectionError> {
-    tokio::time::timeout(timeout, AsyncPgConnection::establish(url))
+/// Why one connection attempt failed.
+enum ConnectFailure {
+    /// The server answered that the database does not exist.
+    DatabaseMissing,
+    /// Anything else, with the whole cause chain.
+    Other(String),
+}
+
+/// One connection attempt, giving up after `timeout`.
+///
+/// Connects through tokio-postgres directly because diesel-async's own
+/// `establish` drops the cause ("connection refused") and the SQLSTATE.
+async fn establish(url: &str, timeout: Duration) -> Result<AsyncPgConnection, ConnectFailure> {
+    let attempt = async {
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .map_err(|err| match err.code() {
+                Some(&SqlState::INVALID_CATALOG_NAME) => ConnectFailure::DatabaseMissing,
+                _ => ConnectFailure::Other(with_causes(&err)),
+            })?;
+        AsyncPgConnection::try_from_client_and_connection(client, connection)
+            .await
+            .map_err(|err| ConnectFailure::Other(err.to_string()))
+    };
+    tokio::time::timeout(timeout, attempt)
         .await
         .unwrap_or_else(|_| {
-            Err(ConnectionError::BadConnection(format!(
+            Err(ConnectFailure::Other(format!(
                 "no answer within {timeout:?}"
             )))
         })
 }
 
-/// Tells a missing database (the server answered) from an unreachable server.
-fn classify(err: ConnectionError, url: &str) -> MigrateError {
-    if let ConnectionError::CouldntSetupConfiguration(DieselError::DatabaseError(_, info)) = &err {
-        if info.message().starts_with("database \"") && info.message().ends_with("does not exist") {
-            return MigrateError::DatabaseMissing {
-                name: Url::parse(url)
-                    .map(|url| database_name(&url))
-                    .unwrap_or_default(),
-                url: redact_url(url),
-            };
-        }
+/// `err` followed by each of its causes, e.g. "error connecting to server: Connection refused".
+fn with_causes(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(next) = cause {
+        text.push_str(&format!(": {next}"));
+        cause = next.source();
     }
-    MigrateError::Unreachable {
-        url: redact_url(url),
-        reason: err.to_string(),
+    text
+}
+
+/// The engine error for a failed attempt on `url`.
+fn classify(failure: ConnectFailure, url: &str) -> MigrateError {
+    match failure {
+        ConnectFailure::DatabaseMissing => MigrateError::DatabaseMissing {
+            name: Url::parse(url)
+                .map(|url| database_name(&url))
+                .unwrap_or_default(),
+            url: redact_url(url),
+        },
+        ConnectFailure::Other(reason) => MigrateError::Unreachable {
+            url: redact_url(url),
+            reason,
+        },
     }
 }
 

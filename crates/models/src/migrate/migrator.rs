@@ -5,7 +5,7 @@ use super::{
     error::MigrateError,
     options::{Mode, Options, Target},
     plan,
-    report::{Direction, Done, Reporter},
+    report::{Direction, Reporter, Step},
     session::Session,
     status::Status,
     Result,
@@ -32,7 +32,7 @@ impl Migrator {
     }
 
     /// Creates the database if it does not exist, then applies every pending migration.
-    pub async fn setup(&self, mut reporter: impl Reporter) -> Result<Vec<Done>> {
+    pub async fn setup(&self, mut reporter: impl Reporter) -> Result<Vec<Step>> {
         match connect(&self.options).await {
             Err(MigrateError::DatabaseMissing { name, .. }) => {
                 if create_database(&self.options).await? {
@@ -51,7 +51,7 @@ impl Migrator {
         to: Option<&str>,
         mode: Mode,
         reporter: impl Reporter,
-    ) -> Result<Vec<Done>> {
+    ) -> Result<Vec<Step>> {
         let to = to.map(str::to_owned);
         self.locked(reporter, move |session, reporter| {
             let plan = plan::to_apply(&session.known(), &session.applied()?, to.as_deref())?;
@@ -66,7 +66,7 @@ impl Migrator {
         target: Target,
         mode: Mode,
         reporter: impl Reporter,
-    ) -> Result<Vec<Done>> {
+    ) -> Result<Vec<Step>> {
         self.locked(reporter, move |session, reporter| {
             let plan = plan::to_revert(&session.known(), &session.applied()?, &target)?;
             guard(session, reporter, &plan, mode)?;
@@ -81,14 +81,14 @@ impl Migrator {
         target: Target,
         mode: Mode,
         reporter: impl Reporter,
-    ) -> Result<Vec<Done>> {
+    ) -> Result<Vec<Step>> {
         self.locked(reporter, move |session, reporter| {
             let mut plan = plan::to_revert(&session.known(), &session.applied()?, &target)?;
             guard(session, reporter, &plan, mode)?;
-            let mut done = run_plan(session, reporter, &plan, Direction::Down, mode)?;
+            let mut steps = run_plan(session, reporter, &plan, Direction::Down, mode)?;
             plan.reverse();
-            done.extend(run_plan(session, reporter, &plan, Direction::Up, mode)?);
-            Ok(done)
+            steps.extend(run_plan(session, reporter, &plan, Direction::Up, mode)?);
+            Ok(steps)
         })
         .await
     }
@@ -146,26 +146,29 @@ fn run_plan(
     plan: &[usize],
     direction: Direction,
     mode: Mode,
-) -> Result<Vec<Done>> {
+) -> Result<Vec<Step>> {
     if mode.dry_run {
-        for &index in plan {
-            let script = &session.scripts[index];
-            let sql = match direction {
-                Direction::Up => Some(script.up_sql.as_str()),
-                Direction::Down => script.down_sql.as_deref(),
-            };
-            reporter.would_run(direction, script, sql.unwrap_or_default());
-        }
-        return Ok(Vec::new());
+        return Ok(plan
+            .iter()
+            .map(|&index| {
+                let script = &session.scripts[index];
+                let sql = match direction {
+                    Direction::Up => Some(script.up_sql.as_str()),
+                    Direction::Down => script.down_sql.as_deref(),
+                };
+                reporter.would_run(direction, script, sql.unwrap_or_default());
+                Step::of(script, direction, None)
+            })
+            .collect());
     }
     if !plan.is_empty() {
         session.prepare_bookkeeping()?;
     }
     plan.iter()
         .map(|&index| {
-            let done = session.run(index, direction)?;
-            reporter.ran(&done);
-            Ok(done)
+            let step = session.run(index, direction)?;
+            reporter.ran(&step);
+            Ok(step)
         })
         .collect()
 }

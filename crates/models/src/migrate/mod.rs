@@ -47,7 +47,7 @@ pub use guard::TableRows;
 pub use lock::{LockHolder, MIGRATION_LOCK_KEY};
 pub use migrator::Migrator;
 pub use options::{Mode, Options, Target};
-pub use report::{Direction, Done, LogReporter, Reporter};
+pub use report::{Direction, LogReporter, Reporter, Step};
 pub use source::{MigrationSource, Script};
 pub use status::{ChecksumState, MigrationStatus, State, Status, Summary};
 
@@ -57,7 +57,7 @@ use crate::config::DbConfig;
 ///
 /// Uses `config`'s URL and connect timeout and the defaults of [`Options`];
 /// returns the migrations it applied (none when another instance got there first).
-pub async fn run_pending(config: &DbConfig) -> Result<Vec<Done>> {
+pub async fn run_pending(config: &DbConfig) -> Result<Vec<Step>> {
     Migrator::new(Options::from_config(config))
         .up(None, Mode::default(), LogReporter)
         .await

@@ -32,17 +32,29 @@ impl fmt::Display for Direction {
     }
 }
 
-/// A migration that ran.
+/// A migration run in one direction, or that would run in a dry run.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Done {
+pub struct Step {
     /// Diesel's version of the migration.
     pub version: String,
     /// Its directory name.
     pub dir_name: String,
     /// Whether it was applied or reverted.
     pub direction: Direction,
-    /// How long it took, bookkeeping included.
-    pub took: Duration,
+    /// How long it took, bookkeeping included; `None` in a dry run.
+    pub took: Option<Duration>,
+}
+
+impl Step {
+    /// `script` run in `direction`, taking `took`.
+    pub(crate) fn of(script: &Script, direction: Direction, took: Option<Duration>) -> Self {
+        Self {
+            version: script.version.clone(),
+            dir_name: script.dir_name.clone(),
+            direction,
+            took,
+        }
+    }
 }
 
 /// Receives the engine's progress; every method has a silent default.
@@ -56,7 +68,7 @@ pub trait Reporter: Send + 'static {
     fn would_run(&mut self, _direction: Direction, _script: &Script, _sql: &str) {}
 
     /// A migration finished.
-    fn ran(&mut self, _done: &Done) {}
+    fn ran(&mut self, _step: &Step) {}
 
     /// The tables a revert is about to drop, with their rows; called before any change.
     fn tables_to_drop(&mut self, _tables: &[TableRows]) {}
@@ -72,11 +84,11 @@ pub trait Reporter: Send + 'static {
 pub struct LogReporter;
 
 impl Reporter for LogReporter {
-    fn ran(&mut self, done: &Done) {
+    fn ran(&mut self, step: &Step) {
         tracing::info!(
-            version = %done.version,
-            took_ms = done.took.as_millis(),
-            "migration {} {}", done.dir_name, done.direction
+            version = %step.version,
+            took_ms = step.took.unwrap_or_default().as_millis(),
+            "migration {} {}", step.dir_name, step.direction
         );
     }
 }

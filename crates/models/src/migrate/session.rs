@@ -12,7 +12,7 @@ use super::{
     error::MigrateError,
     guard::{self, TableRows},
     history, lock,
-    report::{Direction, Done},
+    report::{Direction, Step},
     source::Script,
     status::Status,
     Result,
@@ -80,7 +80,7 @@ impl Session {
     }
 
     /// Runs script `index` in `direction`, in its own transaction unless it opts out.
-    pub fn run(&mut self, index: usize, direction: Direction) -> Result<Done> {
+    pub fn run(&mut self, index: usize, direction: Direction) -> Result<Step> {
         let started = Instant::now();
         let script = &self.scripts[index];
         let run_step = |conn: &mut SyncPgConnection| step(conn, script, direction);
@@ -89,12 +89,7 @@ impl Session {
             false => run_step(&mut self.conn),
         };
         outcome.map_err(|err| failed(script, direction, &*err))?;
-        Ok(Done {
-            version: script.version.clone(),
-            dir_name: script.dir_name.clone(),
-            direction,
-            took: started.elapsed(),
-        })
+        Ok(Step::of(script, direction, Some(started.elapsed())))
     }
 }
 
