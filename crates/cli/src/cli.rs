@@ -36,6 +36,7 @@ pub struct Cli {
 
 /// Options every command takes.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct Global {
     /// Database to migrate [default: DATABASE_URL, then PG* variables, then localhost]
     #[arg(long, global = true, value_name = "URL")]
