@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use diesel::result::Error as DieselError;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_async::{
     async_connection_wrapper::AsyncConnectionWrapper, AsyncPgConnection, RunQueryDsl,
 };
@@ -57,8 +57,12 @@ pub(crate) async fn create_database(options: &Options) -> Result<bool> {
     let sql = format!("CREATE DATABASE {}", quote_ident(&name));
     match diesel::sql_query(sql).execute(&mut conn).await {
         Ok(_) => Ok(true),
-        // Another `setup` created it between our check and now.
-        Err(DieselError::DatabaseError(_, info)) if info.message().ends_with("already exists") => {
+        // Another `setup` created it since we connected: PostgreSQL says "already
+        // exists", or, when both creations race, violates its catalog's unique index.
+        Err(DieselError::DatabaseError(kind, info))
+            if info.message().ends_with("already exists")
+                || matches!(kind, DatabaseErrorKind::UniqueViolation) =>
+        {
             Ok(false)
         }
         Err(err) => Err(MigrateError::database("creating the database")(err)),
