@@ -129,3 +129,32 @@ fn empty_tables_need_no_confirmation() {
         out.stdout
     );
 }
+
+/// `bridge-admin --database-url URL ARGS` on a pseudo-terminal (util-linux `script`), typing `answer`.
+fn at_a_terminal(url: &str, args: &str, answer: &str) -> support::Outcome {
+    use std::{io::Write, process::Stdio};
+    let command_line = format!("{} --database-url {url} {args}", env!("CARGO_BIN_EXE_bridge-admin"));
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &command_line, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("util-linux `script` is installed");
+    child.stdin.take().unwrap().write_all(answer.as_bytes()).unwrap();
+    child.wait_with_output().unwrap().into()
+}
+
+#[test]
+fn at_a_terminal_the_guard_asks_and_obeys_the_answer() {
+    let db = TestDatabase::empty();
+    migrate(&db);
+    add_transition(&db);
+
+    let declined = at_a_terminal(db.url(), "down --all", "n\n").expect(code::DATA_GUARD);
+    assert!(declined.stdout.contains("[y/N]"), "{}", declined.stdout);
+    assert_eq!(applied_count(&db), ALL);
+
+    at_a_terminal(db.url(), "down --all", "y\n").expect(code::OK);
+    assert_eq!(applied_count(&db), 0);
+}
