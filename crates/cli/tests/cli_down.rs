@@ -133,7 +133,10 @@ fn empty_tables_need_no_confirmation() {
 /// `bridge-admin --database-url URL ARGS` on a pseudo-terminal (util-linux `script`), typing `answer`.
 fn at_a_terminal(url: &str, args: &str, answer: &str) -> support::Outcome {
     use std::{io::Write, process::Stdio};
-    let command_line = format!("{} --database-url {url} {args}", env!("CARGO_BIN_EXE_bridge-admin"));
+    let command_line = format!(
+        "{} --database-url {url} {args}",
+        env!("CARGO_BIN_EXE_bridge-admin")
+    );
     let mut child = std::process::Command::new("script")
         .args(["-qec", &command_line, "/dev/null"])
         .stdin(Stdio::piped())
@@ -141,7 +144,12 @@ fn at_a_terminal(url: &str, args: &str, answer: &str) -> support::Outcome {
         .stderr(Stdio::piped())
         .spawn()
         .expect("util-linux `script` is installed");
-    child.stdin.take().unwrap().write_all(answer.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(answer.as_bytes())
+        .unwrap();
     child.wait_with_output().unwrap().into()
 }
 

@@ -62,7 +62,11 @@ fn a_database_migrated_by_diesel_cli_is_fully_applied_for_bridge_admin() {
     assert_eq!(status["summary"]["no_checksum"], EMBEDDED_COUNT);
     assert_eq!(status["up_to_date"], true);
     let out = run(db.url(), &["status", "--check"]).expect(code::OK);
-    assert!(out.stdout.contains("none"), "no checksum is shown: {}", out.stdout);
+    assert!(
+        out.stdout.contains("none"),
+        "no checksum is shown: {}",
+        out.stdout
+    );
 
     let out = run(db.url(), &["up"]).expect(code::OK);
     assert_eq!(out.stdout.trim(), "nothing to apply");
@@ -84,7 +88,9 @@ fn diesel_cli_reverts_what_bridge_admin_applied_and_bridge_admin_reapplies_it() 
     assert_eq!(json_status(&db)["summary"]["pending"], 1);
 
     let out = run(db.url(), &["up"]).expect(code::OK);
-    assert!(out.stdout.contains("applied  2025-10-07-000006_create_metadata_stamps"));
+    assert!(out
+        .stdout
+        .contains("applied  2025-10-07-000006_create_metadata_stamps"));
     let status = json_status(&db);
     assert_eq!(status["up_to_date"], true);
     assert_eq!(status["summary"]["no_checksum"], 0);

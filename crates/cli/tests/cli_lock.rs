@@ -56,11 +56,17 @@ fn eight_concurrent_ups_all_succeed_and_apply_each_migration_once() {
 
     for sql in bridge_schema::MIGRATION_SQL {
         let line = format!("applied  {} ", sql.dir_name);
-        let times: usize = outcomes.iter().map(|o| o.stdout.matches(&line).count()).sum();
+        let times: usize = outcomes
+            .iter()
+            .map(|o| o.stdout.matches(&line).count())
+            .sum();
         assert_eq!(times, 1, "{} applied {times} times", sql.dir_name);
     }
     assert_eq!(applied_count(&db), EMBEDDED_COUNT as i64);
-    let checksums = count(&db, "SELECT count(*) AS n FROM __bridge_migration_checksums");
+    let checksums = count(
+        &db,
+        "SELECT count(*) AS n FROM __bridge_migration_checksums",
+    );
     assert_eq!(checksums, EMBEDDED_COUNT as i64);
 }
 
@@ -71,11 +77,21 @@ fn a_held_lock_times_out_with_a_message_naming_its_holder() {
     let started = Instant::now();
     let out = run(db.url(), &["--lock-timeout", "1", "up"]).expect(code::LOCK_TIMEOUT);
     let waited = started.elapsed();
-    assert!(waited >= Duration::from_secs(1) && waited < Duration::from_secs(5), "{waited:?}");
-    assert!(out.stderr.contains(&format!("held by pid {pid} ")), "{}", out.stderr);
+    assert!(
+        waited >= Duration::from_secs(1) && waited < Duration::from_secs(5),
+        "{waited:?}"
+    );
+    assert!(
+        out.stderr.contains(&format!("held by pid {pid} ")),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.contains("lock-holder-test"), "{}", out.stderr);
     assert!(out.stderr.contains("connected since"), "{}", out.stderr);
-    assert!(!support::table_exists(&db, "__diesel_schema_migrations"), "nothing was read or made");
+    assert!(
+        !support::table_exists(&db, "__diesel_schema_migrations"),
+        "nothing was read or made"
+    );
 }
 
 #[test]
@@ -117,7 +133,10 @@ fn a_waiting_up_shows_as_bridge_admin_and_proceeds_when_the_lock_is_released() {
     );
     let deadline = Instant::now() + Duration::from_secs(10);
     while count(&db, &waiting) == 0 {
-        assert!(Instant::now() < deadline, "bridge-admin never waited for the lock");
+        assert!(
+            Instant::now() < deadline,
+            "bridge-admin never waited for the lock"
+        );
         thread::sleep(Duration::from_millis(50));
     }
     diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))
@@ -125,6 +144,11 @@ fn a_waiting_up_shows_as_bridge_admin_and_proceeds_when_the_lock_is_released() {
         .unwrap();
 
     let out = Outcome::from(child.wait_with_output().unwrap()).expect(code::OK);
-    assert!(out.stderr.contains("waiting up to 30s for the migration lock"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("waiting up to 30s for the migration lock"),
+        "{}",
+        out.stderr
+    );
     assert_eq!(applied_count(&db), EMBEDDED_COUNT as i64);
 }

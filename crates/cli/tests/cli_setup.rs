@@ -22,7 +22,12 @@ fn missing_database() -> TestDatabase {
 fn setup_creates_the_database_and_applies_everything() {
     let db = missing_database();
     let out = run(db.url(), &["setup"]).expect(code::OK);
-    assert!(out.stdout.starts_with(&format!("created  database {}", db.name())), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .starts_with(&format!("created  database {}", db.name())),
+        "{}",
+        out.stdout
+    );
     assert_eq!(out.stdout.matches("applied ").count(), EMBEDDED_COUNT);
     assert_eq!(applied_count(&db), EMBEDDED_COUNT as i64);
 
