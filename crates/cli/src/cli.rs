@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use bridge_models::migrate::Options;
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 const AFTER_HELP: &str = "\
@@ -45,7 +46,8 @@ pub struct Global {
     #[arg(long, global = true, value_name = "SECONDS")]
     pub wait: Option<u64>,
     /// Give up waiting for another run's migration lock after SECONDS
-    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 60)]
+    #[arg(long, global = true, value_name = "SECONDS",
+          default_value_t = Options::DEFAULT_LOCK_TIMEOUT.as_secs())]
     pub lock_timeout: u64,
     /// Read migrations from DIR instead of those built into this binary
     #[arg(long, global = true, value_name = "DIR")]

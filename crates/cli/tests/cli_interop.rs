@@ -61,6 +61,9 @@ fn a_database_migrated_by_diesel_cli_is_fully_applied_for_bridge_admin() {
     assert_eq!(status["summary"]["applied"], EMBEDDED_COUNT);
     assert_eq!(status["summary"]["no_checksum"], EMBEDDED_COUNT);
     assert_eq!(status["up_to_date"], true);
+    let migrations = status["migrations"].as_array().unwrap();
+    assert!(migrations.iter().all(|m| m["applied_at"].is_string()));
+    assert!(migrations.iter().all(|m| m["checksum"] == "missing"));
     let out = run(db.url(), &["status", "--check"]).expect(code::OK);
     assert!(
         out.stdout.contains("none"),

@@ -5,6 +5,7 @@
 
 use std::{collections::HashMap, fmt::Write};
 
+use chrono::{DateTime, Utc};
 use diesel::{dsl::now, prelude::*, upsert::excluded};
 use sha2::{Digest, Sha256};
 
@@ -46,6 +47,7 @@ COMMENT ON TABLE __bridge_migration_checksums IS
 pub(crate) struct Recorded {
     pub dir_name: String,
     pub sha256: String,
+    pub applied_at: DateTime<Utc>,
 }
 
 /// Lower-case hex SHA-256 of `text`.

@@ -17,7 +17,9 @@ pub(crate) struct AppliedRow {
     /// Diesel's version of the migration.
     #[diesel(sql_type = Text)]
     pub version: String,
-    /// When it was applied; Diesel stores local time without a zone, read in the session's zone.
+    /// When it was applied. Diesel stores a time without zone in the writing
+    /// session's zone; this reads it in the server's default zone, which is
+    /// what diesel_cli (libpq) sessions use.
     #[diesel(sql_type = Timestamptz)]
     pub run_on: DateTime<Utc>,
 }
@@ -28,7 +30,8 @@ pub(crate) fn applied(conn: &mut SyncPgConnection) -> QueryResult<Vec<AppliedRow
         return Ok(Vec::new());
     }
     diesel::sql_query(
-        "SELECT version, run_on AT TIME ZONE current_setting('TimeZone') AS run_on \
+        "SELECT version, run_on AT TIME ZONE \
+                (SELECT reset_val FROM pg_settings WHERE name = 'TimeZone') AS run_on \
          FROM __diesel_schema_migrations ORDER BY version",
     )
     .load(conn)

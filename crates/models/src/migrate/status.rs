@@ -23,7 +23,7 @@ pub struct MigrationStatus {
     pub dir_name: Option<String>,
     /// Applied, pending or unknown.
     pub state: State,
-    /// When it was applied, per `__diesel_schema_migrations`.
+    /// When it was applied: as recorded with its checksum, else per `__diesel_schema_migrations`.
     pub applied_at: Option<DateTime<Utc>>,
     /// How its recorded checksum compares; `None` unless applied and known.
     pub checksum: Option<ChecksumState>,
@@ -123,11 +123,14 @@ fn known(
     applied_at: Option<&DateTime<Utc>>,
     recorded: &HashMap<String, Recorded>,
 ) -> MigrationStatus {
-    let checksum = applied_at.map(|_| match recorded.get(&script.version) {
+    let recorded = recorded.get(&script.version);
+    let checksum = applied_at.map(|_| match recorded {
         None => ChecksumState::Missing,
         Some(row) if row.sha256 == script.checksum => ChecksumState::Match,
         Some(_) => ChecksumState::Changed,
     });
+    // Our own record is exact; Diesel's `run_on` has no zone.
+    let applied_at = applied_at.map(|run_on| recorded.map_or(*run_on, |row| row.applied_at));
     MigrationStatus {
         version: script.version.clone(),
         dir_name: Some(script.dir_name.clone()),
@@ -135,7 +138,7 @@ fn known(
             Some(_) => State::Applied,
             None => State::Pending,
         },
-        applied_at: applied_at.copied(),
+        applied_at,
         checksum,
     }
 }
@@ -145,7 +148,11 @@ fn unknown(row: &AppliedRow, recorded: &HashMap<String, Recorded>) -> MigrationS
         version: row.version.clone(),
         dir_name: recorded.get(&row.version).map(|row| row.dir_name.clone()),
         state: State::Unknown,
-        applied_at: Some(row.run_on),
+        applied_at: Some(
+            recorded
+                .get(&row.version)
+                .map_or(row.run_on, |r| r.applied_at),
+        ),
         checksum: None,
     }
 }
