@@ -51,7 +51,7 @@ pub(crate) struct Recorded {
 }
 
 /// Lower-case hex SHA-256 of `text`.
-pub fn sha256_hex(text: &str) -> String {
+pub(crate) fn sha256_hex(text: &str) -> String {
     Sha256::digest(text.as_bytes())
         .iter()
         .fold(String::with_capacity(64), |mut hex, byte| {

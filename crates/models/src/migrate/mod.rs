@@ -41,7 +41,7 @@ mod session;
 mod source;
 mod status;
 
-pub use checksum::{sha256_hex, CHECKSUM_TABLE};
+pub use checksum::CHECKSUM_TABLE;
 pub use error::{MigrateError, Result};
 pub use guard::TableRows;
 pub use lock::{LockHolder, MIGRATION_LOCK_KEY};
