@@ -65,7 +65,10 @@ struct Locked {
 
 /// Takes the migration lock on `conn`, waiting at most `timeout`.
 ///
-/// The lock is held until the session ends.
+/// The lock is held until the session ends. Polling `pg_try_advisory_lock`
+/// (rather than a blocking `pg_advisory_lock` under `lock_timeout`) leaves the
+/// session's settings alone for the migrations and lets a zero timeout mean
+/// "try once".
 pub(crate) fn acquire(conn: &mut SyncPgConnection, timeout: Duration) -> Result<()> {
     let deadline = Instant::now() + timeout;
     let mut told = false;
