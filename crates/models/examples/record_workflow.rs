@@ -2,8 +2,8 @@
 //!
 //! Connects to the database named by `DATABASE_URL` (or the `PG*` variables,
 //! or the default `postgres://postgres@localhost:5432/omninode_bridge`),
-//! which must already be migrated, e.g. with `diesel migration run` from the
-//! repository root.
+//! which must exist (`bridge-admin setup` creates it); pending migrations are
+//! applied first, as a service would at start-up.
 //!
 //! ```text
 //! cargo run -p bridge-models --example record_workflow
@@ -20,6 +20,8 @@ use uuid::Uuid;
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config = DbConfig::from_env()?;
     println!("connecting to {}", config.redacted_url());
+    let applied = bridge_models::migrate::run_pending(&config).await?;
+    println!("applied {} pending migration(s)", applied.len());
     let db = Db::connect(config).await?;
     let mut conn = db.conn().await?;
 
