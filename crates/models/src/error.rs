@@ -53,6 +53,9 @@ pub enum Error {
         /// The value found.
         value: String,
     },
+    /// Applying or reverting migrations failed.
+    #[error(transparent)]
+    Migration(Box<crate::migrate::MigrateError>),
     /// Any other database error.
     #[error(transparent)]
     Database(DieselError),
@@ -86,6 +89,12 @@ impl Error {
             Self::ConstraintViolation { constraint, .. } => Some(constraint),
             _ => None,
         }
+    }
+}
+
+impl From<crate::migrate::MigrateError> for Error {
+    fn from(err: crate::migrate::MigrateError) -> Self {
+        Self::Migration(Box::new(err))
     }
 }
 
