@@ -72,6 +72,14 @@ pub enum ConstraintKind {
 }
 
 impl Error {
+    /// A [`Error::NotFound`] for the `entity` row with key `key`.
+    pub fn not_found(entity: &'static str, key: impl std::fmt::Display) -> Self {
+        Self::NotFound {
+            entity,
+            key: key.to_string(),
+        }
+    }
+
     /// The violated constraint's name, when this is a constraint violation.
     pub fn constraint(&self) -> Option<&str> {
         match self {
@@ -83,6 +91,9 @@ impl Error {
 
 impl From<DieselError> for Error {
     fn from(err: DieselError) -> Self {
+        if let Some(unexpected) = unexpected_value(&err) {
+            return unexpected;
+        }
         let DieselError::DatabaseError(db_kind, info) = &err else {
             return Self::Database(err);
         };
@@ -111,4 +122,23 @@ impl From<DieselError> for Error {
             message: info.message().to_owned(),
         }
     }
+}
+
+/// The [`Error::UnexpectedValue`] a `FromSql` impl of this crate raised while
+/// loading a row; Diesel wraps it, so search the whole source chain.
+fn unexpected_value(err: &DieselError) -> Option<Error> {
+    let DieselError::DeserializationError(cause) = err else {
+        return None;
+    };
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&**cause);
+    while let Some(current) = cause {
+        if let Some(Error::UnexpectedValue { what, value }) = current.downcast_ref::<Error>() {
+            return Some(Error::UnexpectedValue {
+                what,
+                value: value.clone(),
+            });
+        }
+        cause = current.source();
+    }
+    None
 }

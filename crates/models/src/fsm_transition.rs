@@ -1,0 +1,169 @@
+//! The append-only audit of state-machine transitions (`fsm_transitions`).
+
+use bridge_schema::fsm_transitions;
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::{
+    batch,
+    error::{Error, Result},
+    paging::{older_than, Cursor, Keyset, Page, PageRequest},
+};
+
+/// One recorded transition of some entity's state machine.
+#[derive(
+    Debug, Clone, PartialEq, Queryable, Selectable, Identifiable, Serialize, Deserialize,
+)]
+#[diesel(table_name = fsm_transitions, check_for_backend(diesel::pg::Pg))]
+pub struct FsmTransition {
+    /// Primary key.
+    pub id: Uuid,
+    /// The entity that moved; not a foreign key.
+    pub entity_id: Uuid,
+    /// Kind of entity, e.g. `workflow`.
+    pub entity_type: String,
+    /// State before; `None` for the initial state.
+    pub from_state: Option<String>,
+    /// State after.
+    pub to_state: String,
+    /// The event that caused the transition.
+    pub transition_event: String,
+    /// Free-form context.
+    pub transition_data: Value,
+    /// When it was recorded.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A transition to record.
+#[derive(Debug, Clone, PartialEq, Insertable, Serialize, Deserialize)]
+#[diesel(table_name = fsm_transitions, check_for_backend(diesel::pg::Pg))]
+pub struct NewFsmTransition {
+    /// Caller-chosen id, which makes a redelivered append a no-op; `None` gets a UUIDv7.
+    #[diesel(skip_insertion)]
+    pub id: Option<Uuid>,
+    /// The entity that moved.
+    pub entity_id: Uuid,
+    /// Kind of entity, e.g. `workflow`.
+    pub entity_type: String,
+    /// State before; `None` for the initial state.
+    pub from_state: Option<String>,
+    /// State after.
+    pub to_state: String,
+    /// The event that caused the transition.
+    pub transition_event: String,
+    /// Free-form context; `{}` when none.
+    pub transition_data: Value,
+}
+
+impl NewFsmTransition {
+    /// Bind parameters one row can take: every column, an upper bound.
+    const PARAMS_PER_ROW: usize = 8;
+}
+
+impl Keyset for FsmTransition {
+    fn cursor(&self) -> Cursor {
+        Cursor {
+            created_at: self.created_at,
+            id: self.id,
+        }
+    }
+}
+
+impl FsmTransition {
+    const ENTITY: &'static str = "fsm transition";
+
+    /// The transition with id `id`.
+    pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Self> {
+        fsm_transitions::table
+            .find(id)
+            .select(Self::as_select())
+            .get_result(conn)
+            .await
+            .optional()?
+            .ok_or_else(|| Error::not_found(Self::ENTITY, id))
+    }
+
+    /// Records one transition; re-appending an existing id returns the stored row.
+    pub async fn append(conn: &mut AsyncPgConnection, new: &NewFsmTransition) -> Result<Self> {
+        let id = new.id.unwrap_or_else(Uuid::now_v7);
+        let inserted = diesel::insert_into(fsm_transitions::table)
+            .values((fsm_transitions::id.eq(id), new))
+            .on_conflict(fsm_transitions::id)
+            .do_nothing()
+            .returning(Self::as_returning())
+            .get_result(conn)
+            .await
+            .optional()?;
+        match inserted {
+            Some(row) => Ok(row),
+            None => Self::find(conn, id).await,
+        }
+    }
+
+    /// Records many transitions in one transaction, chunked under the
+    /// bind-parameter limit; returns the stored rows in input order.
+    pub async fn append_many(
+        conn: &mut AsyncPgConnection,
+        new: &[NewFsmTransition],
+    ) -> Result<Vec<Self>> {
+        const PARAMS: usize = NewFsmTransition::PARAMS_PER_ROW;
+        if new.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<Uuid> = new
+            .iter()
+            .map(|row| row.id.unwrap_or_else(Uuid::now_v7))
+            .collect();
+        conn.transaction(async |conn| {
+            let mut stored = Vec::with_capacity(ids.len());
+            for (ids, rows) in batch::chunks(&ids, PARAMS).zip(batch::chunks(new, PARAMS)) {
+                let values: Vec<_> = ids
+                    .iter()
+                    .zip(rows)
+                    .map(|(id, row)| (fsm_transitions::id.eq(*id), row))
+                    .collect();
+                diesel::insert_into(fsm_transitions::table)
+                    .values(values)
+                    .on_conflict(fsm_transitions::id)
+                    .do_nothing()
+                    .execute(conn)
+                    .await?;
+                let read = fsm_transitions::table
+                    .filter(fsm_transitions::id.eq_any(ids))
+                    .select(Self::as_select())
+                    .load(conn)
+                    .await?;
+                stored.extend(batch::in_order(ids, read, |row: &Self| row.id, Self::ENTITY)?);
+            }
+            Ok(stored)
+        })
+        .await
+    }
+
+    /// Every transition of `entity_id`, oldest first.
+    pub async fn history(conn: &mut AsyncPgConnection, entity_id: Uuid) -> Result<Vec<Self>> {
+        Ok(fsm_transitions::table
+            .filter(fsm_transitions::entity_id.eq(entity_id))
+            .order((fsm_transitions::created_at, fsm_transitions::id))
+            .select(Self::as_select())
+            .load(conn)
+            .await?)
+    }
+
+    /// The latest transitions of any entity, newest first, keyset-paged.
+    pub async fn recent(conn: &mut AsyncPgConnection, page: PageRequest) -> Result<Page<Self>> {
+        let mut query = fsm_transitions::table
+            .select(Self::as_select())
+            .order((fsm_transitions::created_at.desc(), fsm_transitions::id.desc()))
+            .limit(page.fetch_limit()?)
+            .into_boxed();
+        if let Some(after) = page.after {
+            query = query.filter(older_than!(fsm_transitions, after));
+        }
+        Ok(Page::from_rows(query.load(conn).await?, page))
+    }
+}
