@@ -49,7 +49,9 @@ mod tests {
     fn chunks_stay_under_the_limit_and_keep_every_row() {
         let rows: Vec<u32> = (0..20_000).collect();
         let chunks: Vec<&[u32]> = chunks(&rows, 8).collect();
-        assert!(chunks.iter().all(|chunk| chunk.len() * 8 <= MAX_BIND_PARAMS));
+        assert!(chunks
+            .iter()
+            .all(|chunk| chunk.len() * 8 <= MAX_BIND_PARAMS));
         assert_eq!(chunks.len(), 3);
         assert_eq!(chunks.concat(), rows);
     }

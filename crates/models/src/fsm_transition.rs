@@ -15,9 +15,7 @@ use crate::{
 };
 
 /// One recorded transition of some entity's state machine.
-#[derive(
-    Debug, Clone, PartialEq, Queryable, Selectable, Identifiable, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Identifiable, Serialize, Deserialize)]
 #[diesel(table_name = fsm_transitions, check_for_backend(diesel::pg::Pg))]
 pub struct FsmTransition {
     /// Primary key.
@@ -143,7 +141,12 @@ impl FsmTransition {
                     .select(Self::as_select())
                     .load(conn)
                     .await?;
-                stored.extend(batch::in_order(ids, read, |row: &Self| row.id, Self::ENTITY)?);
+                stored.extend(batch::in_order(
+                    ids,
+                    read,
+                    |row: &Self| row.id,
+                    Self::ENTITY,
+                )?);
             }
             Ok(stored)
         })
@@ -164,7 +167,10 @@ impl FsmTransition {
     pub async fn recent(conn: &mut AsyncPgConnection, page: PageRequest) -> Result<Page<Self>> {
         let mut query = fsm_transitions::table
             .select(Self::as_select())
-            .order((fsm_transitions::created_at.desc(), fsm_transitions::id.desc()))
+            .order((
+                fsm_transitions::created_at.desc(),
+                fsm_transitions::id.desc(),
+            ))
             .limit(page.fetch_limit()?)
             .into_boxed();
         if let Some(after) = page.after {
