@@ -11,10 +11,9 @@ pub const MAX_BIND_PARAMS: usize = 65_535;
 
 /// Most rows one `INSERT` can carry when each row binds `params_per_row` values.
 pub const fn rows_per_statement(params_per_row: usize) -> usize {
-    if params_per_row == 0 {
-        MAX_BIND_PARAMS
-    } else {
-        MAX_BIND_PARAMS / params_per_row
+    match MAX_BIND_PARAMS.checked_div(params_per_row) {
+        Some(rows) => rows,
+        None => MAX_BIND_PARAMS,
     }
 }
 

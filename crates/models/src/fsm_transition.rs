@@ -14,6 +14,15 @@ use crate::{
     paging::{older_than, Cursor, Keyset, Page, PageRequest},
 };
 
+// Appends write `created_at` as `clock_timestamp()` rather than leave it to
+// the column default `now()`, the transaction's start: a state change that
+// waited for a row lock must sort after the one it waited for, which may
+// have started later but committed first.
+diesel::define_sql_function! {
+    /// PostgreSQL's `clock_timestamp()`: the time now, not at transaction start.
+    fn clock_timestamp() -> diesel::sql_types::Timestamptz;
+}
+
 /// One recorded transition of some entity's state machine.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Identifiable, Serialize, Deserialize)]
 #[diesel(table_name = fsm_transitions, check_for_backend(diesel::pg::Pg))]
@@ -95,7 +104,11 @@ impl FsmTransition {
     pub async fn append(conn: &mut AsyncPgConnection, new: &NewFsmTransition) -> Result<Self> {
         let id = new.id.unwrap_or_else(Uuid::now_v7);
         let inserted = diesel::insert_into(fsm_transitions::table)
-            .values((fsm_transitions::id.eq(id), new))
+            .values((
+                fsm_transitions::id.eq(id),
+                fsm_transitions::created_at.eq(clock_timestamp()),
+                new,
+            ))
             .on_conflict(fsm_transitions::id)
             .do_nothing()
             .returning(Self::as_returning())
@@ -128,7 +141,10 @@ impl FsmTransition {
                 let values: Vec<_> = ids
                     .iter()
                     .zip(rows)
-                    .map(|(id, row)| (fsm_transitions::id.eq(*id), row))
+                    .map(|(id, row)| {
+                        let created_at = fsm_transitions::created_at.eq(clock_timestamp());
+                        (fsm_transitions::id.eq(*id), created_at, row)
+                    })
                     .collect();
                 diesel::insert_into(fsm_transitions::table)
                     .values(values)

@@ -1,16 +1,28 @@
-//! Typed rows and an async data-access API for the OmniNode bridge database.
+#![doc = include_str!("../README.md")]
 
 pub mod batch;
+pub mod bridge_state;
 pub mod config;
 pub mod error;
 pub mod fsm_transition;
+pub mod metadata_stamp;
+pub mod node_registration;
 pub mod paging;
 pub mod pool;
 pub mod state;
+pub mod workflow_execution;
+pub mod workflow_step;
 
+pub use bridge_state::{BridgeState, NewBridgeState};
 pub use config::DbConfig;
 pub use error::{ConstraintKind, Error, Result};
 pub use fsm_transition::{FsmTransition, NewFsmTransition};
+pub use metadata_stamp::{MetadataStamp, NewMetadataStamp};
+pub use node_registration::{NewNodeRegistration, NodeHeartbeat, NodeRegistration};
 pub use paging::{Cursor, Keyset, Page, PageRequest};
 pub use pool::{Db, PooledConnection};
 pub use state::{HealthStatus, StepStatus, WorkflowState};
+pub use workflow_execution::{
+    NewWorkflowExecution, StateChange, WorkflowExecution, WorkflowExecutionChangeset,
+};
+pub use workflow_step::{NewWorkflowStep, WorkflowStep, WorkflowStepChangeset};

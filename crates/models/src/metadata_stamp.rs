@@ -1,0 +1,156 @@
+//! The audit trail of metadata stamp operations (`metadata_stamps`).
+
+use bridge_schema::metadata_stamps;
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::{
+    error::{Error, Result},
+    paging::{older_than, Cursor, Keyset, Page, PageRequest},
+    workflow_execution::WorkflowExecution,
+};
+
+/// One recorded stamp.
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Queryable,
+    Selectable,
+    Identifiable,
+    Associations,
+    Serialize,
+    Deserialize,
+)]
+#[diesel(table_name = metadata_stamps, check_for_backend(diesel::pg::Pg))]
+#[diesel(belongs_to(WorkflowExecution, foreign_key = workflow_id))]
+pub struct MetadataStamp {
+    /// Primary key.
+    pub id: Uuid,
+    /// The workflow that stamped; `None` once that workflow is deleted.
+    pub workflow_id: Option<Uuid>,
+    /// BLAKE3 hash of the stamped content.
+    pub file_hash: String,
+    /// The complete stamp.
+    pub stamp_data: Value,
+    /// Namespace of the stamp.
+    pub namespace: String,
+    /// When it was recorded.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A stamp to record.
+#[derive(Debug, Clone, PartialEq, Insertable, Serialize, Deserialize)]
+#[diesel(table_name = metadata_stamps, check_for_backend(diesel::pg::Pg))]
+pub struct NewMetadataStamp {
+    /// Caller-chosen id, which makes a redelivered append a no-op; `None` gets a UUIDv7.
+    #[diesel(skip_insertion)]
+    pub id: Option<Uuid>,
+    /// The workflow that stamped, if any; must exist.
+    pub workflow_id: Option<Uuid>,
+    /// BLAKE3 hash of the stamped content, at most 128 characters.
+    pub file_hash: String,
+    /// The complete stamp.
+    pub stamp_data: Value,
+    /// Namespace of the stamp.
+    pub namespace: String,
+}
+
+impl Keyset for MetadataStamp {
+    fn cursor(&self) -> Cursor {
+        Cursor {
+            created_at: self.created_at,
+            id: self.id,
+        }
+    }
+}
+
+impl MetadataStamp {
+    const ENTITY: &'static str = "metadata stamp";
+
+    /// Records a stamp; re-appending an existing id returns the stored row.
+    pub async fn append(conn: &mut AsyncPgConnection, new: &NewMetadataStamp) -> Result<Self> {
+        let id = new.id.unwrap_or_else(Uuid::now_v7);
+        let inserted = diesel::insert_into(metadata_stamps::table)
+            .values((metadata_stamps::id.eq(id), new))
+            .on_conflict(metadata_stamps::id)
+            .do_nothing()
+            .returning(Self::as_returning())
+            .get_result(conn)
+            .await
+            .optional()?;
+        match inserted {
+            Some(row) => Ok(row),
+            None => Self::find(conn, id).await,
+        }
+    }
+
+    /// The stamp with id `id`.
+    pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Self> {
+        metadata_stamps::table
+            .find(id)
+            .select(Self::as_select())
+            .get_result(conn)
+            .await
+            .optional()?
+            .ok_or_else(|| Error::not_found(Self::ENTITY, id))
+    }
+
+    /// Stamps of content hashing to `file_hash` in `namespace`, newest first.
+    pub async fn find_by_file_hash(
+        conn: &mut AsyncPgConnection,
+        namespace: &str,
+        file_hash: &str,
+    ) -> Result<Vec<Self>> {
+        Ok(metadata_stamps::table
+            .filter(metadata_stamps::file_hash.eq(file_hash))
+            .filter(metadata_stamps::namespace.eq(namespace))
+            .order((
+                metadata_stamps::created_at.desc(),
+                metadata_stamps::id.desc(),
+            ))
+            .select(Self::as_select())
+            .load(conn)
+            .await?)
+    }
+
+    /// Stamps of workflow `workflow_id` in `namespace`, oldest first.
+    pub async fn list_for_workflow(
+        conn: &mut AsyncPgConnection,
+        namespace: &str,
+        workflow_id: Uuid,
+    ) -> Result<Vec<Self>> {
+        Ok(metadata_stamps::table
+            .filter(metadata_stamps::workflow_id.eq(workflow_id))
+            .filter(metadata_stamps::namespace.eq(namespace))
+            .order((metadata_stamps::created_at, metadata_stamps::id))
+            .select(Self::as_select())
+            .load(conn)
+            .await?)
+    }
+
+    /// Stamps of `namespace`, newest first, keyset-paged.
+    pub async fn list_by_namespace(
+        conn: &mut AsyncPgConnection,
+        namespace: &str,
+        page: PageRequest,
+    ) -> Result<Page<Self>> {
+        let mut query = metadata_stamps::table
+            .filter(metadata_stamps::namespace.eq(namespace))
+            .select(Self::as_select())
+            .order((
+                metadata_stamps::created_at.desc(),
+                metadata_stamps::id.desc(),
+            ))
+            .limit(page.fetch_limit()?)
+            .into_boxed();
+        if let Some(after) = page.after {
+            query = query.filter(older_than!(metadata_stamps, after));
+        }
+        Ok(Page::from_rows(query.load(conn).await?, page))
+    }
+}

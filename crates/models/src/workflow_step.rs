@@ -1,0 +1,224 @@
+//! Steps within a workflow execution (`workflow_steps`).
+
+use bridge_schema::workflow_steps;
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::{
+    batch,
+    error::{Error, Result},
+    state::StepStatus,
+    workflow_execution::WorkflowExecution,
+};
+
+/// One step of a workflow.
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Queryable,
+    Selectable,
+    Identifiable,
+    Associations,
+    Serialize,
+    Deserialize,
+)]
+#[diesel(table_name = workflow_steps, check_for_backend(diesel::pg::Pg))]
+#[diesel(belongs_to(WorkflowExecution, foreign_key = workflow_id))]
+pub struct WorkflowStep {
+    /// Primary key.
+    pub id: Uuid,
+    /// The workflow it belongs to.
+    pub workflow_id: Uuid,
+    /// Name, e.g. `hash_generation`.
+    pub step_name: String,
+    /// Position in the workflow, from 0.
+    pub step_order: i32,
+    /// Where the step stands.
+    pub status: StepStatus,
+    /// Duration in milliseconds.
+    pub execution_time_ms: Option<i32>,
+    /// Free-form input and output.
+    pub step_data: Value,
+    /// Why it failed, when it did.
+    pub error_message: Option<String>,
+    /// When the row was inserted.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A step to append to a workflow.
+#[derive(Debug, Clone, PartialEq, Insertable, Serialize, Deserialize)]
+#[diesel(table_name = workflow_steps, check_for_backend(diesel::pg::Pg))]
+pub struct NewWorkflowStep {
+    /// Caller-chosen id, which makes a redelivered append a no-op; `None` gets a UUIDv7.
+    #[diesel(skip_insertion)]
+    pub id: Option<Uuid>,
+    /// The workflow it belongs to; must exist.
+    pub workflow_id: Uuid,
+    /// Name, e.g. `hash_generation`.
+    pub step_name: String,
+    /// Position in the workflow, from 0.
+    pub step_order: i32,
+    /// Where the step stands.
+    pub status: StepStatus,
+    /// Duration in milliseconds, when known.
+    pub execution_time_ms: Option<i32>,
+    /// Free-form input and output; `{}` when none.
+    pub step_data: Value,
+    /// Why it failed, when it did.
+    pub error_message: Option<String>,
+}
+
+impl NewWorkflowStep {
+    /// Bind parameters one row can take: every column, an upper bound.
+    const PARAMS_PER_ROW: usize = 9;
+
+    /// A `PENDING` step `step_name` at `step_order` of `workflow_id`, with no data.
+    pub fn new(workflow_id: Uuid, step_name: impl Into<String>, step_order: i32) -> Self {
+        Self {
+            id: None,
+            workflow_id,
+            step_name: step_name.into(),
+            step_order,
+            status: StepStatus::Pending,
+            execution_time_ms: None,
+            step_data: Value::Object(Default::default()),
+            error_message: None,
+        }
+    }
+}
+
+/// Changes to a step as it runs; `None` fields stay as they are.
+#[derive(Debug, Clone, Default, PartialEq, AsChangeset, Serialize, Deserialize)]
+#[diesel(table_name = workflow_steps, check_for_backend(diesel::pg::Pg))]
+pub struct WorkflowStepChangeset {
+    /// New status.
+    pub status: Option<StepStatus>,
+    /// Duration in milliseconds.
+    pub execution_time_ms: Option<i32>,
+    /// New step data, replacing the old.
+    pub step_data: Option<Value>,
+    /// Why it failed.
+    pub error_message: Option<String>,
+}
+
+impl WorkflowStepChangeset {
+    fn is_empty(&self) -> bool {
+        self.status.is_none()
+            && self.execution_time_ms.is_none()
+            && self.step_data.is_none()
+            && self.error_message.is_none()
+    }
+}
+
+impl WorkflowStep {
+    const ENTITY: &'static str = "workflow step";
+
+    /// The step with id `id`.
+    pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Self> {
+        workflow_steps::table
+            .find(id)
+            .select(Self::as_select())
+            .get_result(conn)
+            .await
+            .optional()?
+            .ok_or_else(|| Error::not_found(Self::ENTITY, id))
+    }
+
+    /// Appends one step; re-appending an existing id returns the stored row.
+    pub async fn append(conn: &mut AsyncPgConnection, new: &NewWorkflowStep) -> Result<Self> {
+        let id = new.id.unwrap_or_else(Uuid::now_v7);
+        let inserted = diesel::insert_into(workflow_steps::table)
+            .values((workflow_steps::id.eq(id), new))
+            .on_conflict(workflow_steps::id)
+            .do_nothing()
+            .returning(Self::as_returning())
+            .get_result(conn)
+            .await
+            .optional()?;
+        match inserted {
+            Some(row) => Ok(row),
+            None => Self::find(conn, id).await,
+        }
+    }
+
+    /// Appends many steps in one transaction, chunked under the bind-parameter
+    /// limit; returns the stored rows in input order.
+    pub async fn append_many(
+        conn: &mut AsyncPgConnection,
+        new: &[NewWorkflowStep],
+    ) -> Result<Vec<Self>> {
+        const PARAMS: usize = NewWorkflowStep::PARAMS_PER_ROW;
+        if new.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<Uuid> = new
+            .iter()
+            .map(|row| row.id.unwrap_or_else(Uuid::now_v7))
+            .collect();
+        conn.transaction(async |conn| {
+            let mut stored = Vec::with_capacity(ids.len());
+            for (ids, rows) in batch::chunks(&ids, PARAMS).zip(batch::chunks(new, PARAMS)) {
+                let values: Vec<_> = ids
+                    .iter()
+                    .zip(rows)
+                    .map(|(id, row)| (workflow_steps::id.eq(*id), row))
+                    .collect();
+                diesel::insert_into(workflow_steps::table)
+                    .values(values)
+                    .on_conflict(workflow_steps::id)
+                    .do_nothing()
+                    .execute(conn)
+                    .await?;
+                let read = workflow_steps::table
+                    .filter(workflow_steps::id.eq_any(ids))
+                    .select(Self::as_select())
+                    .load(conn)
+                    .await?;
+                stored.extend(batch::in_order(
+                    ids,
+                    read,
+                    |row: &Self| row.id,
+                    Self::ENTITY,
+                )?);
+            }
+            Ok(stored)
+        })
+        .await
+    }
+
+    /// Applies `changes` to step `id` and returns the updated row.
+    pub async fn update(
+        conn: &mut AsyncPgConnection,
+        id: Uuid,
+        changes: &WorkflowStepChangeset,
+    ) -> Result<Self> {
+        if changes.is_empty() {
+            return Self::find(conn, id).await;
+        }
+        diesel::update(workflow_steps::table.find(id))
+            .set(changes)
+            .returning(Self::as_returning())
+            .get_result(conn)
+            .await
+            .optional()?
+            .ok_or_else(|| Error::not_found(Self::ENTITY, id))
+    }
+
+    /// The steps of workflow `workflow_id` in `step_order`.
+    pub async fn list_for_workflow(
+        conn: &mut AsyncPgConnection,
+        workflow_id: Uuid,
+    ) -> Result<Vec<Self>> {
+        Ok(workflow_steps::table
+            .filter(workflow_steps::workflow_id.eq(workflow_id))
+            .order((workflow_steps::step_order, workflow_steps::id))
+            .select(Self::as_select())
+            .load(conn)
+            .await?)
+    }
+}

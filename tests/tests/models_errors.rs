@@ -1,0 +1,181 @@
+//! Errors: constraint violations name their constraint, over-long text is an invalid value, failed batches write nothing, lookups say what was not found.
+
+use bridge_models::{
+    ConstraintKind, Error, MetadataStamp, NewMetadataStamp, NewWorkflowExecution, NewWorkflowStep,
+    Result, WorkflowExecution, WorkflowStep,
+};
+use bridge_testkit::TestDatabase;
+use serde_json::json;
+use uuid::Uuid;
+
+/// Asserts `result` failed on constraint `name` of class `kind`.
+fn assert_violates<T: std::fmt::Debug>(result: Result<T>, kind: ConstraintKind, name: &str) {
+    match result {
+        Err(Error::ConstraintViolation {
+            kind: actual_kind,
+            constraint,
+            ..
+        }) => {
+            assert_eq!((actual_kind, constraint.as_str()), (kind, name));
+        }
+        other => panic!("expected a violation of {name}, got {other:?}"),
+    }
+}
+
+fn new_workflow() -> NewWorkflowExecution {
+    NewWorkflowExecution::new(Uuid::new_v4(), "metadata_stamping", "tenant-a")
+}
+
+#[tokio::test]
+async fn a_second_workflow_with_the_same_correlation_id_violates_its_unique_key() -> Result<()> {
+    let test_db = TestDatabase::migrated();
+    let db = test_db.db().await?;
+    let conn = &mut db.conn().await?;
+    let first = WorkflowExecution::create(conn, &new_workflow()).await?;
+
+    let duplicate = NewWorkflowExecution::new(first.correlation_id, "other", "tenant-a");
+    let result = WorkflowExecution::create(conn, &duplicate).await;
+
+    assert_violates(
+        result,
+        ConstraintKind::Unique,
+        "workflow_executions_correlation_id_key",
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn rows_pointing_at_a_missing_workflow_violate_their_foreign_keys() -> Result<()> {
+    let test_db = TestDatabase::migrated();
+    let db = test_db.db().await?;
+    let conn = &mut db.conn().await?;
+    let missing = Uuid::now_v7();
+
+    let step = WorkflowStep::append(conn, &NewWorkflowStep::new(missing, "validation", 0)).await;
+    let stamp = NewMetadataStamp {
+        id: None,
+        workflow_id: Some(missing),
+        file_hash: "h1".into(),
+        stamp_data: json!({}),
+        namespace: "tenant-a".into(),
+    };
+    let stamp = MetadataStamp::append(conn, &stamp).await;
+
+    assert_violates(
+        step,
+        ConstraintKind::ForeignKey,
+        "workflow_steps_workflow_id_fkey",
+    );
+    assert_violates(
+        stamp,
+        ConstraintKind::ForeignKey,
+        "metadata_stamps_workflow_id_fkey",
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn negative_orders_and_durations_violate_their_checks() -> Result<()> {
+    let test_db = TestDatabase::migrated();
+    let db = test_db.db().await?;
+    let conn = &mut db.conn().await?;
+    let workflow = WorkflowExecution::create(conn, &new_workflow()).await?;
+
+    let negative_order = NewWorkflowStep::new(workflow.id, "validation", -1);
+    let mut negative_time = NewWorkflowStep::new(workflow.id, "validation", 0);
+    negative_time.execution_time_ms = Some(-5);
+
+    assert_violates(
+        WorkflowStep::append(conn, &negative_order).await,
+        ConstraintKind::Check,
+        "workflow_steps_step_order_check",
+    );
+    assert_violates(
+        WorkflowStep::append(conn, &negative_time).await,
+        ConstraintKind::Check,
+        "workflow_steps_execution_time_ms_check",
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_batch_with_one_bad_row_writes_nothing() -> Result<()> {
+    let test_db = TestDatabase::migrated();
+    let db = test_db.db().await?;
+    let conn = &mut db.conn().await?;
+    let workflow = WorkflowExecution::create(conn, &new_workflow()).await?;
+
+    let result = WorkflowStep::append_many(
+        conn,
+        &[
+            NewWorkflowStep::new(workflow.id, "validation", 0),
+            NewWorkflowStep::new(workflow.id, "hash_generation", -1),
+        ],
+    )
+    .await;
+
+    assert_violates(
+        result,
+        ConstraintKind::Check,
+        "workflow_steps_step_order_check",
+    );
+    assert!(WorkflowStep::list_for_workflow(conn, workflow.id)
+        .await?
+        .is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn text_longer_than_its_column_is_an_invalid_value() -> Result<()> {
+    let test_db = TestDatabase::migrated();
+    let db = test_db.db().await?;
+    let conn = &mut db.conn().await?;
+    let mut long_type = new_workflow();
+    long_type.workflow_type = "x".repeat(101);
+    let long_hash = NewMetadataStamp {
+        id: None,
+        workflow_id: None,
+        file_hash: "f".repeat(129),
+        stamp_data: json!({}),
+        namespace: "tenant-a".into(),
+    };
+
+    let workflow = WorkflowExecution::create(conn, &long_type).await;
+    let stamp = MetadataStamp::append(conn, &long_hash).await;
+
+    for result in [workflow.map(|_| ()), stamp.map(|_| ())] {
+        match result {
+            Err(Error::InvalidValue(message)) => assert!(message.contains("too long"), "{message}"),
+            other => panic!("expected InvalidValue, got {other:?}"),
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn not_found_names_the_entity_and_the_key() -> Result<()> {
+    let test_db = TestDatabase::migrated();
+    let db = test_db.db().await?;
+    let conn = &mut db.conn().await?;
+    let missing = Uuid::now_v7();
+
+    let by_id = WorkflowExecution::find(conn, missing).await.unwrap_err();
+    let by_correlation = WorkflowExecution::find_by_correlation_id(conn, missing)
+        .await
+        .unwrap_err();
+    let stamp = MetadataStamp::find(conn, missing).await.unwrap_err();
+
+    assert_eq!(
+        by_id.to_string(),
+        format!("workflow execution not found: {missing}")
+    );
+    assert_eq!(
+        by_correlation.to_string(),
+        format!("workflow execution not found: correlation id {missing}")
+    );
+    assert_eq!(
+        stamp.to_string(),
+        format!("metadata stamp not found: {missing}")
+    );
+    Ok(())
+}

@@ -1,0 +1,303 @@
+//! Workflow steps and FSM transitions: single and batch appends (above the bind-parameter limit), idempotency, ordering, paging.
+
+use std::collections::HashSet;
+
+use bridge_models::{
+    batch, FsmTransition, NewFsmTransition, NewWorkflowExecution, NewWorkflowStep, PageRequest,
+    Result, StepStatus, WorkflowExecution, WorkflowStep, WorkflowStepChangeset,
+};
+use bridge_testkit::TestDatabase;
+use diesel_async::AsyncPgConnection;
+use serde_json::json;
+use uuid::Uuid;
+
+async fn workflow(conn: &mut AsyncPgConnection) -> Result<WorkflowExecution> {
+    let new = NewWorkflowExecution::new(Uuid::new_v4(), "metadata_stamping", "tenant-a");
+    WorkflowExecution::create(conn, &new).await
+}
+
+fn new_transition(entity_id: Uuid, n: usize) -> NewFsmTransition {
+    NewFsmTransition {
+        id: None,
+        entity_id,
+        entity_type: "bridge_state".into(),
+        from_state: (n > 0).then(|| format!("S{}", n - 1)),
+        to_state: format!("S{n}"),
+        transition_event: format!("event-{n}"),
+        transition_data: json!({"n": n}),
+    }
+}
+
+#[tokio::test]
+async fn steps_appended_one_and_many_list_in_step_order() -> Result<()> {
+    let test_db = TestDatabase::migrated();
+    let db = test_db.db().await?;
+    let conn = &mut db.conn().await?;
+    let workflow = workflow(conn).await?;
+    let other = self::workflow(conn).await?;
+
+    let mut last = NewWorkflowStep::new(workflow.id, "stamp_write", 2);
+    last.status = StepStatus::Failed;
+    last.execution_time_ms = Some(17);
+    last.step_data = json!({"path": "/tmp/x"});
+    last.error_message = Some("read-only file system".into());
+    let single = WorkflowStep::append(conn, &last).await?;
+    let many = WorkflowStep::append_many(
+        conn,
+        &[
+            NewWorkflowStep::new(workflow.id, "hash_generation", 1),
+            NewWorkflowStep::new(workflow.id, "validation", 0),
+            NewWorkflowStep::new(other.id, "validation", 0),
+        ],
+    )
+    .await?;
+
+    assert_eq!(single.id.get_version_num(), 7);
+    assert_eq!(single.workflow_id, workflow.id);
+    assert_eq!(single.step_name, "stamp_write");
+    assert_eq!(single.step_order, 2);
+    assert_eq!(single.status, StepStatus::Failed);
+    assert_eq!(single.execution_time_ms, Some(17));
+    assert_eq!(single.step_data, json!({"path": "/tmp/x"}));
+    assert_eq!(
+        single.error_message.as_deref(),
+        Some("read-only file system")
+    );
+    let names: Vec<_> = many.iter().map(|s| s.step_name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["hash_generation", "validation", "validation"],
+        "input order"
+    );
+
+    let listed = WorkflowStep::list_for_workflow(conn, workflow.id).await?;
+    assert_eq!(listed, vec![many[1].clone(), many[0].clone(), single]);
+    assert_eq!(
+        WorkflowStep::list_for_workflow(conn, other.id).await?,
+        vec![many[2].clone()]
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn re_appending_steps_with_their_ids_is_a_no_op() -> Result<()> {
+    let test_db = TestDatabase::migrated();
+    let db = test_db.db().await?;
+    let conn = &mut db.conn().await?;
+    let workflow = workflow(conn).await?;
+    let mut step = NewWorkflowStep::new(workflow.id, "validation", 0);
+    step.id = Some(Uuid::new_v4());
+    let first = WorkflowStep::append(conn, &step).await?;
+
+    let again = WorkflowStep::append(conn, &step).await?;
+    let mut fresh = NewWorkflowStep::new(workflow.id, "hash_generation", 1);
+    fresh.id = Some(Uuid::new_v4());
+    let batch = WorkflowStep::append_many(conn, &[step.clone(), fresh]).await?;
+
+    assert_eq!(again, first);
+    assert_eq!(batch[0], first);
+    assert_eq!(
+        WorkflowStep::list_for_workflow(conn, workflow.id)
+            .await?
+            .len(),
+        2
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn updating_a_step_changes_only_the_given_fields() -> Result<()> {
+    let test_db = TestDatabase::migrated();
+    let db = test_db.db().await?;
+    let conn = &mut db.conn().await?;
+    let workflow = workflow(conn).await?;
+    let step =
+        WorkflowStep::append(conn, &NewWorkflowStep::new(workflow.id, "validation", 0)).await?;
+
+    let running = WorkflowStepChangeset {
+        status: Some(StepStatus::Running),
+        ..Default::default()
+    };
+    let updated = WorkflowStep::update(conn, step.id, &running).await?;
+    let done = WorkflowStepChangeset {
+        status: Some(StepStatus::Completed),
+        execution_time_ms: Some(250),
+        step_data: Some(json!({"ok": true})),
+        ..Default::default()
+    };
+    let finished = WorkflowStep::update(conn, step.id, &done).await?;
+
+    assert_eq!(
+        updated,
+        WorkflowStep {
+            status: StepStatus::Running,
+            ..step.clone()
+        }
+    );
+    assert_eq!(finished.status, StepStatus::Completed);
+    assert_eq!(finished.execution_time_ms, Some(250));
+    assert_eq!(finished.step_data, json!({"ok": true}));
+    assert_eq!(finished.error_message, None);
+    assert_eq!(WorkflowStep::find(conn, step.id).await?, finished);
+    assert_eq!(
+        WorkflowStep::update(conn, step.id, &Default::default()).await?,
+        finished
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_transition_round_trips_and_re_appending_it_is_a_no_op() -> Result<()> {
+    let test_db = TestDatabase::migrated();
+    let db = test_db.db().await?;
+    let conn = &mut db.conn().await?;
+    let mut new = new_transition(Uuid::new_v4(), 0);
+    new.id = Some(Uuid::new_v4());
+
+    let stored = FsmTransition::append(conn, &new).await?;
+    let again = FsmTransition::append(conn, &new).await?;
+
+    assert_eq!(stored.id, new.id.unwrap());
+    assert_eq!(stored.entity_id, new.entity_id);
+    assert_eq!(stored.entity_type, "bridge_state");
+    assert_eq!(stored.from_state, None);
+    assert_eq!(stored.to_state, "S0");
+    assert_eq!(stored.transition_event, "event-0");
+    assert_eq!(stored.transition_data, json!({"n": 0}));
+    assert_eq!(again, stored);
+    assert_eq!(
+        FsmTransition::history(conn, new.entity_id).await?,
+        vec![stored]
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn history_lists_one_entitys_transitions_in_the_order_recorded() -> Result<()> {
+    let test_db = TestDatabase::migrated();
+    let db = test_db.db().await?;
+    let conn = &mut db.conn().await?;
+    let (entity, other) = (Uuid::new_v4(), Uuid::new_v4());
+    let first = FsmTransition::append(conn, &new_transition(entity, 0)).await?;
+    let rest = FsmTransition::append_many(
+        conn,
+        &[
+            new_transition(entity, 1),
+            new_transition(other, 0),
+            new_transition(entity, 2),
+        ],
+    )
+    .await?;
+
+    let history = FsmTransition::history(conn, entity).await?;
+
+    assert_eq!(history, vec![first, rest[0].clone(), rest[2].clone()]);
+    assert_eq!(
+        FsmTransition::history(conn, other).await?,
+        vec![rest[1].clone()]
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_batch_append_above_the_bind_parameter_limit_stores_every_row() -> Result<()> {
+    const ROWS: usize = 12_000;
+    const {
+        assert!(
+            ROWS * 8 > batch::MAX_BIND_PARAMS,
+            "one statement could carry the batch"
+        )
+    };
+    let test_db = TestDatabase::migrated();
+    let db = test_db.db().await?;
+    let conn = &mut db.conn().await?;
+    let entity = Uuid::new_v4();
+    let new: Vec<_> = (0..ROWS).map(|n| new_transition(entity, n)).collect();
+
+    let stored = FsmTransition::append_many(conn, &new).await?;
+
+    assert_eq!(stored.len(), ROWS);
+    let history = FsmTransition::history(conn, entity).await?;
+    assert_eq!(history.len(), ROWS);
+    let to_states: Vec<_> = history.iter().map(|t| t.to_state.clone()).collect();
+    let expected: Vec<_> = (0..ROWS).map(|n| format!("S{n}")).collect();
+    assert_eq!(to_states, expected, "every row, in the order given");
+    assert_eq!(history, stored);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_step_batch_above_the_bind_parameter_limit_stores_every_row() -> Result<()> {
+    const ROWS: usize = 8_000;
+    const { assert!(ROWS * 9 > batch::MAX_BIND_PARAMS) };
+    let test_db = TestDatabase::migrated();
+    let db = test_db.db().await?;
+    let conn = &mut db.conn().await?;
+    let workflow = workflow(conn).await?;
+    let new: Vec<_> = (0..ROWS)
+        .map(|n| NewWorkflowStep::new(workflow.id, format!("step-{n}"), n as i32))
+        .collect();
+
+    WorkflowStep::append_many(conn, &new).await?;
+
+    let listed = WorkflowStep::list_for_workflow(conn, workflow.id).await?;
+    let orders: Vec<i32> = listed.iter().map(|s| s.step_order).collect();
+    assert_eq!(orders, (0..ROWS as i32).collect::<Vec<_>>());
+    Ok(())
+}
+
+#[tokio::test]
+async fn re_appending_a_transition_batch_is_a_no_op() -> Result<()> {
+    let test_db = TestDatabase::migrated();
+    let db = test_db.db().await?;
+    let conn = &mut db.conn().await?;
+    let entity = Uuid::new_v4();
+    let new: Vec<_> = (0..5)
+        .map(|n| NewFsmTransition {
+            id: Some(Uuid::now_v7()),
+            ..new_transition(entity, n)
+        })
+        .collect();
+
+    let first = FsmTransition::append_many(conn, &new).await?;
+    let again = FsmTransition::append_many(conn, &new).await?;
+
+    assert_eq!(again, first);
+    assert_eq!(FsmTransition::history(conn, entity).await?, first);
+    assert!(FsmTransition::append_many(conn, &[]).await?.is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn recent_transitions_page_newest_first_with_every_row_once() -> Result<()> {
+    let test_db = TestDatabase::migrated();
+    let db = test_db.db().await?;
+    let conn = &mut db.conn().await?;
+    let mut expected = HashSet::new();
+    for entity in 0..4 {
+        let new: Vec<_> = (0..10)
+            .map(|n| new_transition(Uuid::from_u128(entity), n))
+            .collect();
+        expected.extend(
+            FsmTransition::append_many(conn, &new)
+                .await?
+                .into_iter()
+                .map(|t| t.id),
+        );
+    }
+
+    let mut seen = Vec::new();
+    let mut request = Some(PageRequest::first(7));
+    while let Some(page) = request {
+        let page = FsmTransition::recent(conn, page).await?;
+        seen.extend(page.items);
+        request = page.next;
+    }
+
+    assert_eq!(seen.len(), 40);
+    assert_eq!(seen.iter().map(|t| t.id).collect::<HashSet<_>>(), expected);
+    assert!(seen
+        .windows(2)
+        .all(|w| (w[0].created_at, w[0].id) > (w[1].created_at, w[1].id)));
+    Ok(())
+}
