@@ -84,12 +84,20 @@ async fn main() -> std::process::ExitCode {
     let _ = std::fs::remove_dir_all(&ctx.work_dir);
 
     for plan in &report.plans {
-        println!("-- EXPLAIN {}{}", plan.query, if plan.seq_scan { "   <-- SEQ SCAN" } else { "" });
+        println!(
+            "-- EXPLAIN {}{}",
+            plan.query,
+            if plan.seq_scan { "   <-- SEQ SCAN" } else { "" }
+        );
         println!("{}\n", plan.plan);
     }
     println!(
         "bridge-bench{}: {}; pool: {}\n",
-        if report.quick { " --quick (timings not meaningful)" } else { "" },
+        if report.quick {
+            " --quick (timings not meaningful)"
+        } else {
+            ""
+        },
         report.machine,
         report.pool
     );
@@ -102,7 +110,11 @@ async fn main() -> std::process::ExitCode {
         println!("\nwrote {}", path.display());
     }
     // Timings never fail the run (CI must not judge them); broken cases do.
-    if report.rows.iter().any(|row| row.mark == report::Mark::Error) {
+    if report
+        .rows
+        .iter()
+        .any(|row| row.mark == report::Mark::Error)
+    {
         std::process::ExitCode::FAILURE
     } else {
         std::process::ExitCode::SUCCESS

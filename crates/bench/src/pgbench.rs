@@ -94,7 +94,8 @@ impl Pgbench {
             )
             .into());
         }
-        let tps = parse_tps(&stdout).ok_or_else(|| format!("no tps in pgbench output: {stdout}"))?;
+        let tps =
+            parse_tps(&stdout).ok_or_else(|| format!("no tps in pgbench output: {stdout}"))?;
         let latencies_ms = if log_latencies {
             read_latency_logs(&self.work_dir, &format!("log-{n}"))?
         } else {
@@ -127,7 +128,11 @@ fn read_latency_logs(dir: &Path, prefix: &str) -> BenchResult<Vec<f64>> {
             continue;
         }
         for line in std::fs::read_to_string(&path)?.lines() {
-            if let Some(micros) = line.split_whitespace().nth(2).and_then(|f| f.parse::<f64>().ok()) {
+            if let Some(micros) = line
+                .split_whitespace()
+                .nth(2)
+                .and_then(|f| f.parse::<f64>().ok())
+            {
                 latencies.push(micros / 1000.0);
             }
         }

@@ -136,7 +136,12 @@ impl Row {
     }
 
     /// A row that could not be measured.
-    pub fn failed(case: impl Into<String>, unit: Unit, mark: Mark, note: impl Into<String>) -> Self {
+    pub fn failed(
+        case: impl Into<String>,
+        unit: Unit,
+        mark: Mark,
+        note: impl Into<String>,
+    ) -> Self {
         Self {
             case: case.into(),
             unit,
@@ -208,7 +213,16 @@ fn figure(value: Option<f64>, unit: Unit) -> String {
 impl Report {
     /// The table as fixed-width text.
     pub fn table(&self) -> String {
-        let header = ["case", "ours", "limit", "limit figure", "ratio", "target", "mark", "note"];
+        let header = [
+            "case",
+            "ours",
+            "limit",
+            "limit figure",
+            "ratio",
+            "target",
+            "mark",
+            "note",
+        ];
         let cells: Vec<[String; 8]> = self
             .rows
             .iter()

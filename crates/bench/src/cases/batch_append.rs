@@ -69,7 +69,8 @@ pub async fn run(
                 throughput(1, ctx.scale.warmup, ctx.scale.duration, move |_, _| {
                     let pool = pool.clone();
                     async move {
-                        let batch: Vec<NewFsmTransition> = (0..size).map(|_| new_transition()).collect();
+                        let batch: Vec<NewFsmTransition> =
+                            (0..size).map(|_| new_transition()).collect();
                         let mut conn = pool.conn().await?;
                         FsmTransition::append_many(&mut conn, &batch).await?;
                         Ok(size as u64)

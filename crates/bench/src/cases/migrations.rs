@@ -190,7 +190,11 @@ async fn measure(ctx: &Context, diesel: PathBuf, admin: PathBuf) -> BenchResult<
     let (mut our_up, mut our_redo, mut their_up, mut their_redo) = (vec![], vec![], vec![], vec![]);
     for round in 0..ctx.scale.migration_runs {
         // Alternate who goes first, so neither always meets a colder cache.
-        let order = if round % 2 == 0 { [&ours, &theirs] } else { [&theirs, &ours] };
+        let order = if round % 2 == 0 {
+            [&ours, &theirs]
+        } else {
+            [&theirs, &ours]
+        };
         for tool in order {
             let (up, redo) = time_tool(tool, &ctx.work_dir).await?;
             if std::ptr::eq(tool, &ours) {

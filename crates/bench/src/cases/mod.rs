@@ -72,7 +72,9 @@ async fn machine_description() -> String {
                 .and_then(|line| line.split_whitespace().nth(1))
                 .and_then(|kib| kib.parse::<f64>().ok())
         })
-        .map_or("?".to_owned(), |kib| format!("{:.0}", kib / 1024.0 / 1024.0));
+        .map_or("?".to_owned(), |kib| {
+            format!("{:.0}", kib / 1024.0 / 1024.0)
+        });
     let server = async {
         let direct = Direct::connect(&bridge_testkit::server_url()).await.ok()?;
         direct.column("SHOW server_version").await.ok()?.pop()

@@ -57,11 +57,19 @@ pub async fn run(
                 .await?,
             );
             direct.reset_write_tables().await?;
-            let run = pgbench.run(PGBENCH_SINGLE_INSERT, tasks, RunFor::Time(ctx.scale.duration), false)?;
+            let run = pgbench.run(
+                PGBENCH_SINGLE_INSERT,
+                tasks,
+                RunFor::Time(ctx.scale.duration),
+                false,
+            )?;
             limit.push(run.tps);
         }
         rows.push(Row::measured(
-            format!("1 single append, {tasks} task{}", if tasks == 1 { "" } else { "s" }),
+            format!(
+                "1 single append, {tasks} task{}",
+                if tasks == 1 { "" } else { "s" }
+            ),
             Unit::RowsPerSec,
             median(&ours),
             format!("pgbench -M prepared -c {tasks}"),
