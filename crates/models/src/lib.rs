@@ -6,6 +6,7 @@ pub mod config;
 pub mod error;
 pub mod fsm_transition;
 pub mod metadata_stamp;
+pub mod migrate;
 pub mod node_registration;
 pub mod paging;
 pub mod pool;

@@ -1,0 +1,166 @@
+//! The command line: global options and one struct per subcommand.
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+
+const AFTER_HELP: &str = "\
+Connection: --database-url, else DATABASE_URL (environment or .env), else the PG* variables
+(PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD), else postgres://postgres@localhost:5432/omninode_bridge.
+Passwords are never printed.
+
+Exit codes:
+  0  success
+  1  unexpected database error
+  2  usage or configuration error (bad flag, malformed URL, unknown version, missing database)
+  3  status --check found pending, unknown or changed migrations
+  4  database unreachable
+  5  migration lock not acquired within --lock-timeout
+  6  a migration failed (rolled back; the ones before it stay applied)
+  7  refused by the data guard (tables to drop hold rows; use --force)
+
+Example:
+  DATABASE_URL=postgres://app@db/omninode_bridge bridge-admin --wait 30 setup";
+
+/// Applies, reverts and inspects the bridge database migrations.
+#[derive(Debug, Parser)]
+#[command(name = "bridge-admin", version, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// Options every command takes.
+    #[command(flatten)]
+    pub global: Global,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Database to migrate [default: DATABASE_URL, then PG* variables, then localhost]
+    #[arg(long, global = true, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Keep retrying an unreachable server for up to SECONDS [default: fail at once]
+    #[arg(long, global = true, value_name = "SECONDS")]
+    pub wait: Option<u64>,
+    /// Give up waiting for another run's migration lock after SECONDS
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 60)]
+    pub lock_timeout: u64,
+    /// Read migrations from DIR instead of those built into this binary
+    #[arg(long, global = true, value_name = "DIR")]
+    pub migration_dir: Option<PathBuf>,
+    /// Log more on stderr (-v debug, -vv trace)
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+    /// Log only errors
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the database if it does not exist, then apply all pending migrations
+    #[command(
+        after_help = "Example:\n  bridge-admin --database-url postgres://postgres@localhost/omninode_bridge setup"
+    )]
+    Setup,
+    /// Apply pending migrations in order
+    #[command(
+        after_help = "Examples:\n  bridge-admin up\n  bridge-admin up --to 2025-10-07-000003 --dry-run"
+    )]
+    Up(UpArgs),
+    /// Revert applied migrations, the latest first (default: only the latest)
+    #[command(
+        after_help = "Examples:\n  bridge-admin down\n  bridge-admin down -n 2 --dry-run\n  bridge-admin down --to 2025-10-07-000001 --force"
+    )]
+    Down(DownArgs),
+    /// Revert then re-apply migrations (default: the latest); on success the schema is as before
+    #[command(after_help = "Examples:\n  bridge-admin redo\n  bridge-admin redo --all")]
+    Redo(RedoArgs),
+    /// Show every migration: applied or pending, when, unknown or changed since applied
+    #[command(
+        after_help = "Examples:\n  bridge-admin status\n  bridge-admin status --check --format json"
+    )]
+    Status(StatusArgs),
+}
+
+/// Arguments of `up`.
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Stop after applying this version (e.g. 2025-10-07-000003 or 20251007000003)
+    #[arg(long, value_name = "VERSION")]
+    pub to: Option<String>,
+    /// Print the SQL that would run and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// Arguments of `down`.
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    /// Revert the latest N migrations
+    #[arg(short = 'n', long = "number", value_name = "N", conflicts_with_all = ["to", "all"],
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub number: Option<u32>,
+    /// Revert every migration after VERSION; VERSION itself stays applied
+    #[arg(long, value_name = "VERSION", conflicts_with = "all")]
+    pub to: Option<String>,
+    /// Revert every applied migration
+    #[arg(long)]
+    pub all: bool,
+    /// Change nothing: print the SQL and the tables that would be dropped
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Drop tables even when they hold rows
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Arguments of `redo`.
+#[derive(Debug, Args)]
+pub struct RedoArgs {
+    /// Redo the latest N migrations
+    #[arg(short = 'n', long = "number", value_name = "N", conflicts_with = "all",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub number: Option<u32>,
+    /// Redo every applied migration
+    #[arg(long)]
+    pub all: bool,
+    /// Change nothing: print the SQL and the tables that would be dropped
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Drop tables even when they hold rows
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Arguments of `status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Exit with code 3 when anything is pending, unknown or changed
+    #[arg(long)]
+    pub check: bool,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// How `status` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// A table for people
+    Text,
+    /// A stable JSON document for programs
+    Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        super::Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,23 @@
+//! `down`: revert applied migrations behind the data guard.
+
+use bridge_models::migrate::{MigrateError, Migrator, Mode, Target};
+
+use crate::{cli::DownArgs, exit::Exit, output::TerminalReporter};
+
+/// Runs `down`.
+pub async fn run(migrator: &Migrator, args: DownArgs) -> Result<Exit, MigrateError> {
+    let target = match (args.all, args.to, args.number) {
+        (true, _, _) => Target::All,
+        (false, Some(version), _) => Target::To(version),
+        (false, None, number) => Target::Last(number.unwrap_or(1) as usize),
+    };
+    let mode = Mode {
+        dry_run: args.dry_run,
+        force: args.force,
+    };
+    let reporter = TerminalReporter::new(args.dry_run);
+    if migrator.down(target, mode, reporter).await?.is_empty() {
+        reporter.nothing_to("revert");
+    }
+    Ok(Exit::Success)
+}

@@ -1,0 +1,22 @@
+//! One module per subcommand: each turns its arguments into one library call and prints.
+
+mod down;
+mod redo;
+mod setup;
+mod status;
+mod up;
+
+use bridge_models::migrate::{MigrateError, Migrator};
+
+use crate::{cli::Command, exit::Exit};
+
+/// Runs `command` with `migrator`.
+pub async fn run(command: Command, migrator: Migrator) -> Result<Exit, MigrateError> {
+    match command {
+        Command::Setup => setup::run(&migrator).await,
+        Command::Up(args) => up::run(&migrator, args).await,
+        Command::Down(args) => down::run(&migrator, args).await,
+        Command::Redo(args) => redo::run(&migrator, args).await,
+        Command::Status(args) => status::run(&migrator, args).await,
+    }
+}

@@ -1,0 +1,51 @@
+//! The exit codes, and the one place that maps errors to them.
+
+use std::process::ExitCode;
+
+use bridge_models::migrate::MigrateError;
+
+/// How `bridge-admin` ends; the numbers are documented in `--help` and the README.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// The command did what it was asked.
+    Success = 0,
+    /// An unexpected database error.
+    Failure = 1,
+    /// Bad usage or configuration: a malformed URL, an unknown version, a missing database.
+    Usage = 2,
+    /// `status --check` found pending, unknown or changed migrations.
+    CheckFailed = 3,
+    /// The database server could not be reached.
+    Unreachable = 4,
+    /// Another run held the migration lock for the whole lock timeout.
+    LockTimeout = 5,
+    /// A migration failed and was rolled back.
+    MigrationFailed = 6,
+    /// The data guard refused to drop tables that hold rows.
+    DataGuard = 7,
+}
+
+impl Exit {
+    /// The exit code for `err`.
+    pub fn for_error(err: &MigrateError) -> Self {
+        match err {
+            MigrateError::Config(_)
+            | MigrateError::UnknownVersion { .. }
+            | MigrateError::Source { .. }
+            | MigrateError::DatabaseMissing { .. } => Self::Usage,
+            MigrateError::Unreachable { .. } => Self::Unreachable,
+            MigrateError::LockTimeout { .. } => Self::LockTimeout,
+            MigrateError::MigrationFailed { .. } | MigrateError::UnknownApplied { .. } => {
+                Self::MigrationFailed
+            }
+            MigrateError::DataGuard { .. } => Self::DataGuard,
+            MigrateError::Database { .. } | MigrateError::Task(_) => Self::Failure,
+        }
+    }
+}
+
+impl From<Exit> for ExitCode {
+    fn from(exit: Exit) -> Self {
+        ExitCode::from(exit as u8)
+    }
+}

@@ -1,0 +1,115 @@
+//! SHA-256 checksums of each applied `up.sql`, kept in a table of our own.
+//!
+//! Diesel's `__diesel_schema_migrations` is left exactly as Diesel keeps it,
+//! so `diesel migration run` goes on working; the checksums live beside it.
+
+use std::{collections::HashMap, fmt::Write};
+
+use diesel::{dsl::now, prelude::*, upsert::excluded};
+use sha2::{Digest, Sha256};
+
+use super::{connect::SyncPgConnection, history::table_exists, source::Script};
+
+/// Name of the table that records the checksum of each applied migration.
+pub const CHECKSUM_TABLE: &str = "__bridge_migration_checksums";
+
+diesel::table! {
+    /// One row per migration applied by this engine.
+    __bridge_migration_checksums (version) {
+        /// Diesel's version of the migration.
+        version -> Varchar,
+        /// Directory name of the migration when it was applied.
+        dir_name -> Text,
+        /// SHA-256 of its `up.sql`, lower-case hex.
+        sha256 -> Text,
+        /// When it was applied.
+        applied_at -> Timestamptz,
+    }
+}
+
+use __bridge_migration_checksums as checksums;
+
+const CREATE_TABLE: &str = r#"
+CREATE TABLE IF NOT EXISTS __bridge_migration_checksums (
+    version    VARCHAR(50) PRIMARY KEY,
+    dir_name   TEXT        NOT NULL,
+    sha256     TEXT        NOT NULL,
+    applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE __bridge_migration_checksums IS
+    'SHA-256 of up.sql of each migration applied by bridge-admin; beside __diesel_schema_migrations.';
+"#;
+
+/// A checksum as recorded when its migration was applied.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = __bridge_migration_checksums, check_for_backend(diesel::pg::Pg))]
+pub(crate) struct Recorded {
+    pub dir_name: String,
+    pub sha256: String,
+}
+
+/// Lower-case hex SHA-256 of `text`.
+pub fn sha256_hex(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .fold(String::with_capacity(64), |mut hex, byte| {
+            let _ = write!(hex, "{byte:02x}");
+            hex
+        })
+}
+
+/// Creates the checksum table if it is missing; call only under the migration lock.
+pub(crate) fn create_table(conn: &mut SyncPgConnection) -> QueryResult<()> {
+    diesel::connection::SimpleConnection::batch_execute(conn, CREATE_TABLE)
+}
+
+/// Records `script`'s checksum, replacing one left by an earlier application.
+pub(crate) fn record(conn: &mut SyncPgConnection, script: &Script) -> QueryResult<()> {
+    diesel::insert_into(checksums::table)
+        .values((
+            checksums::version.eq(&script.version),
+            checksums::dir_name.eq(&script.dir_name),
+            checksums::sha256.eq(&script.checksum),
+            checksums::applied_at.eq(now),
+        ))
+        .on_conflict(checksums::version)
+        .do_update()
+        .set((
+            checksums::dir_name.eq(excluded(checksums::dir_name)),
+            checksums::sha256.eq(excluded(checksums::sha256)),
+            checksums::applied_at.eq(excluded(checksums::applied_at)),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
+/// Forgets the checksum of a reverted migration.
+pub(crate) fn forget(conn: &mut SyncPgConnection, version: &str) -> QueryResult<()> {
+    diesel::delete(checksums::table.find(version))
+        .execute(conn)
+        .map(drop)
+}
+
+/// Every recorded checksum by version; none when the table does not exist yet.
+pub(crate) fn recorded(conn: &mut SyncPgConnection) -> QueryResult<HashMap<String, Recorded>> {
+    if !table_exists(conn, CHECKSUM_TABLE)? {
+        return Ok(HashMap::new());
+    }
+    checksums::table
+        .select((checksums::version, Recorded::as_select()))
+        .load(conn)
+        .map(|rows| rows.into_iter().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha256_matches_the_known_digest() {
+        assert_eq!(
+            sha256_hex("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

@@ -1,0 +1,136 @@
+//! A connection holding the migration lock, and the steps run on it.
+
+use std::time::{Duration, Instant};
+
+use diesel::{migration::MigrationConnection, Connection};
+use diesel_async::AsyncPgConnection;
+use diesel_migrations::MigrationHarness;
+
+use super::{
+    checksum,
+    connect::SyncPgConnection,
+    error::MigrateError,
+    guard::{self, TableRows},
+    history, lock,
+    report::{Direction, Step},
+    source::Script,
+    status::Status,
+    Result,
+};
+
+type StepError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A blocking connection on which migrations run; locked by [`Session::lock`].
+pub(crate) struct Session {
+    conn: SyncPgConnection,
+    /// The migrations of the source, in version order.
+    pub scripts: Vec<Script>,
+}
+
+impl Session {
+    /// Wraps `conn` for blocking use, without the lock: for read-only status.
+    pub fn unlocked(conn: AsyncPgConnection, scripts: Vec<Script>) -> Self {
+        Self {
+            conn: SyncPgConnection::from(conn),
+            scripts,
+        }
+    }
+
+    /// Wraps `conn` and takes the migration lock, waiting at most `timeout`.
+    pub fn lock(conn: AsyncPgConnection, scripts: Vec<Script>, timeout: Duration) -> Result<Self> {
+        let mut session = Self::unlocked(conn, scripts);
+        lock::acquire(&mut session.conn, timeout)?;
+        Ok(session)
+    }
+
+    /// The applied versions, ascending.
+    pub fn applied(&mut self) -> Result<Vec<String>> {
+        let rows = history::applied(&mut self.conn)
+            .map_err(MigrateError::database("reading the applied migrations"))?;
+        Ok(rows.into_iter().map(|row| row.version).collect())
+    }
+
+    /// The known versions, ascending.
+    pub fn known(&self) -> Vec<String> {
+        self.scripts.iter().map(|s| s.version.clone()).collect()
+    }
+
+    /// Applied, pending, unknown and changed migrations.
+    pub fn status(&mut self) -> Result<Status> {
+        let context = "reading the migration status";
+        let applied = history::applied(&mut self.conn).map_err(MigrateError::database(context))?;
+        let recorded =
+            checksum::recorded(&mut self.conn).map_err(MigrateError::database(context))?;
+        Ok(Status::compare(&self.scripts, &applied, &recorded))
+    }
+
+    /// The tables that reverting `plan` drops, with their rows.
+    pub fn tables_dropped(&mut self, plan: &[usize]) -> Result<Vec<TableRows>> {
+        let scripts: Vec<&Script> = plan.iter().map(|&i| &self.scripts[i]).collect();
+        guard::tables_dropped(&mut self.conn, &scripts).map_err(MigrateError::database(
+            "counting the rows of tables to drop",
+        ))
+    }
+
+    /// Creates Diesel's bookkeeping table and ours if missing.
+    pub fn prepare_bookkeeping(&mut self) -> Result<()> {
+        let context = "creating the migration bookkeeping tables";
+        self.conn.setup().map_err(MigrateError::database(context))?;
+        checksum::create_table(&mut self.conn).map_err(MigrateError::database(context))
+    }
+
+    /// Runs script `index` in `direction`, in its own transaction unless it opts out.
+    pub fn run(&mut self, index: usize, direction: Direction) -> Result<Step> {
+        let started = Instant::now();
+        let script = &self.scripts[index];
+        let run_step = |conn: &mut SyncPgConnection| step(conn, script, direction);
+        let outcome = match script.runnable().metadata().run_in_transaction() {
+            true => self.conn.transaction(run_step),
+            false => run_step(&mut self.conn),
+        };
+        outcome.map_err(|err| failed(script, direction, &*err))?;
+        Ok(Step::of(script, direction, Some(started.elapsed())))
+    }
+}
+
+/// One migration through Diesel's harness plus its checksum bookkeeping.
+fn step(
+    conn: &mut SyncPgConnection,
+    script: &Script,
+    direction: Direction,
+) -> Result<(), StepError> {
+    match direction {
+        Direction::Up => {
+            conn.run_migration(script.runnable())?;
+            checksum::record(conn, script)?;
+        }
+        Direction::Down => {
+            conn.revert_migration(script.runnable())?;
+            checksum::forget(conn, &script.version)?;
+        }
+    }
+    Ok(())
+}
+
+fn failed(
+    script: &Script,
+    direction: Direction,
+    err: &(dyn std::error::Error + 'static),
+) -> MigrateError {
+    MigrateError::MigrationFailed {
+        dir_name: script.dir_name.clone(),
+        path: script.path.join(direction.file_name()),
+        direction,
+        message: server_message(err),
+    }
+}
+
+/// The server's error from a harness error, without Diesel's "Failed to run <name> with:"
+/// prefix (the error names the migration already).
+fn server_message(err: &(dyn std::error::Error + 'static)) -> String {
+    let text = err.to_string();
+    match text.split_once(" with: ") {
+        Some((prefix, message)) if prefix.starts_with("Failed to run ") => message.to_owned(),
+        _ => text,
+    }
+}

@@ -1,0 +1,68 @@
+//! The start-up migration function: applies each pending migration exactly once, under the lock.
+
+use bridge_models::migrate::{self, Migrator, Options, State};
+use bridge_schema::MIGRATION_SQL;
+use bridge_testkit::TestDatabase;
+use diesel::{prelude::*, sql_query, sql_types::BigInt};
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+fn count(db: &TestDatabase, table: &str) -> i64 {
+    let mut conn = db.sync_conn();
+    sql_query(format!("SELECT count(*) AS n FROM {table}"))
+        .get_result::<Count>(&mut conn)
+        .unwrap()
+        .n
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_pending_applies_every_migration_then_nothing() {
+    let db = TestDatabase::empty();
+    let first = migrate::run_pending(&db.config()).await.unwrap();
+    assert_eq!(first.len(), MIGRATION_SQL.len());
+    let second = migrate::run_pending(&db.config()).await.unwrap();
+    assert!(second.is_empty());
+
+    let n = MIGRATION_SQL.len() as i64;
+    let counts = tokio::task::spawn_blocking(move || {
+        (
+            count(&db, "__diesel_schema_migrations"),
+            count(&db, migrate::CHECKSUM_TABLE),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(counts, (n, n));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_run_pending_calls_apply_each_migration_once() {
+    let db = TestDatabase::empty();
+    let config = db.config();
+    let runs = (0..4).map(|_| {
+        let config = config.clone();
+        tokio::spawn(async move { migrate::run_pending(&config).await.unwrap().len() })
+    });
+    let mut applied = 0;
+    for run in runs.collect::<Vec<_>>() {
+        applied += run.await.unwrap();
+    }
+    assert_eq!(applied, MIGRATION_SQL.len());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_migrated_database_is_up_to_date_with_every_checksum() {
+    let db = TestDatabase::empty();
+    migrate::run_pending(&db.config()).await.unwrap();
+    let status = Migrator::new(Options::new(db.url()))
+        .status()
+        .await
+        .unwrap();
+    assert!(status.is_up_to_date());
+    assert!(status.migrations.iter().all(|m| m.state == State::Applied));
+    assert_eq!(status.summary().no_checksum, 0);
+}
