@@ -1,6 +1,7 @@
 //! The five cases of issue 5, each in its own file.
 
 mod batch_append;
+mod lifecycle;
 mod migrations;
 mod single_append;
 
@@ -57,6 +58,11 @@ async fn writes(ctx: &Context, db: &TestDatabase, report: &mut Report) -> BenchR
         report
             .rows
             .extend(batch_append::run(ctx, &pool, &direct, &pgbench).await?);
+    }
+    if ctx.args.runs_case(3) {
+        report
+            .rows
+            .extend(lifecycle::run(ctx, &pool, &direct, &pgbench).await?);
     }
     Ok(())
 }
