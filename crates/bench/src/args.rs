@@ -23,7 +23,7 @@ pub struct Args {
     /// Run only these cases (1-5); repeat or separate by commas. Default: all.
     #[arg(long, value_delimiter = ',', value_name = "N")]
     pub case: Vec<u8>,
-    /// Seconds each throughput measurement runs (default 10, quick 1).
+    /// Seconds each throughput measurement runs (default 5, quick 1).
     #[arg(long, value_name = "SECS")]
     pub seconds: Option<u64>,
     /// Measure each throughput figure this many times, ours and the limit

@@ -11,6 +11,7 @@ mod measure;
 mod pgbench;
 mod report;
 mod scale;
+mod sql_capture;
 
 use std::path::PathBuf;
 
@@ -53,6 +54,21 @@ impl Context {
             CheckoutTest::Off => config.test_on_checkout = false,
         }
         config
+    }
+
+    /// The pool settings our side runs with, for the report header.
+    pub fn pool_summary(&self) -> String {
+        let config = DbConfig::new("postgres://localhost/bench");
+        let test = match self.args.test_on_checkout {
+            CheckoutTest::Default => config.test_on_checkout,
+            CheckoutTest::On => true,
+            CheckoutTest::Off => false,
+        };
+        format!(
+            "bb8, max {} connections, SELECT 1 on check-out {}",
+            config.max_connections,
+            if test { "on" } else { "off" }
+        )
     }
 
     /// A pool on `db` with [`Context::pool_config`].

@@ -44,7 +44,7 @@ impl Scale {
     /// The scale the command line asks for.
     pub fn from_args(args: &Args) -> Self {
         let quick = args.quick;
-        let secs = args.seconds.unwrap_or(if quick { 1 } else { 10 });
+        let secs = args.seconds.unwrap_or(if quick { 1 } else { 5 });
         let divisor = if quick { 100 } else { 1 };
         Self {
             quick,
@@ -60,7 +60,7 @@ impl Scale {
                 nodes: 1_000,
             },
             reads_per_query: if quick { 200 } else { 5_000 },
-            migration_runs: if quick { 1 } else { 5 },
+            migration_runs: if quick { 1 } else { 11 },
         }
     }
 }

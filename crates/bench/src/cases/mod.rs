@@ -1,8 +1,11 @@
 //! The five cases of issue 5, each in its own file.
 
 mod batch_append;
+mod dataset;
 mod lifecycle;
 mod migrations;
+mod read_queries;
+mod reads_at_scale;
 mod single_append;
 
 use bridge_testkit::TestDatabase;
@@ -18,18 +21,31 @@ pub async fn run_all(ctx: &Context) -> Report {
     let mut report = Report {
         quick: ctx.scale.quick,
         machine: machine_description().await,
-        pool: String::new(),
+        pool: ctx.pool_summary(),
         rows: Vec::new(),
         plans: Vec::new(),
     };
     if ctx.args.runs_case(1) || ctx.args.runs_case(2) || ctx.args.runs_case(3) {
         let db = TestDatabase::migrated();
-        report.pool = format!("{:?}", ctx.pool_config(&db));
         match writes(ctx, &db, &mut report).await {
             Ok(()) => {}
             Err(err) => report.rows.push(Row::failed(
                 "1-3 writes",
                 Unit::RowsPerSec,
+                Mark::Error,
+                err.to_string(),
+            )),
+        }
+    }
+    if ctx.args.runs_case(4) {
+        match reads_at_scale::run(ctx).await {
+            Ok((rows, plans)) => {
+                report.rows.extend(rows);
+                report.plans.extend(plans);
+            }
+            Err(err) => report.rows.push(Row::failed(
+                "4 reads at scale",
+                Unit::P99Millis,
                 Mark::Error,
                 err.to_string(),
             )),
