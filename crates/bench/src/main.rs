@@ -21,7 +21,6 @@ use clap::Parser;
 
 use crate::{
     args::{Args, CheckoutTest},
-    report::Report,
     scale::Scale,
 };
 
