@@ -47,7 +47,13 @@ pub struct FsmTransition {
 
 /// A transition to record.
 #[derive(Debug, Clone, PartialEq, Insertable, Serialize, Deserialize)]
-#[diesel(table_name = fsm_transitions, check_for_backend(diesel::pg::Pg))]
+#[diesel(
+    table_name = fsm_transitions,
+    check_for_backend(diesel::pg::Pg),
+    // NULL, not DEFAULT, for `None`: the SQL text then never varies, so the
+    // connection caches the prepared INSERT (one round trip per append, not two).
+    treat_none_as_default_value = false
+)]
 pub struct NewFsmTransition {
     /// Caller-chosen id, which makes a redelivered append a no-op; `None` gets a UUIDv7.
     #[diesel(skip_insertion)]
@@ -115,52 +121,75 @@ impl FsmTransition {
         }
     }
 
-    /// Records many transitions in one transaction, chunked under the
-    /// bind-parameter limit; returns the stored rows in input order.
+    /// Records many transitions atomically, chunked under the bind-parameter
+    /// limit; returns the stored rows in input order.
+    ///
+    /// Rows come back through `RETURNING`; only ids that already existed are
+    /// read back. One chunk is one statement, needing no explicit transaction.
     pub async fn append_many(
         conn: &mut AsyncPgConnection,
         new: &[NewFsmTransition],
     ) -> Result<Vec<Self>> {
         const PARAMS: usize = NewFsmTransition::PARAMS_PER_ROW;
-        if new.is_empty() {
-            return Ok(Vec::new());
-        }
         let ids: Vec<Uuid> = new
             .iter()
             .map(|row| row.id.unwrap_or_else(Uuid::now_v7))
             .collect();
+        if new.len() <= batch::rows_per_statement(PARAMS) {
+            return Self::insert_chunk(conn, &ids, new).await;
+        }
         conn.transaction(async |conn| {
             let mut stored = Vec::with_capacity(ids.len());
             for (ids, rows) in batch::chunks(&ids, PARAMS).zip(batch::chunks(new, PARAMS)) {
-                let values: Vec<_> = ids
-                    .iter()
-                    .zip(rows)
-                    .map(|(id, row)| {
-                        let created_at = fsm_transitions::created_at.eq(clock_timestamp());
-                        (fsm_transitions::id.eq(*id), created_at, row)
-                    })
-                    .collect();
-                diesel::insert_into(fsm_transitions::table)
-                    .values(values)
-                    .on_conflict(fsm_transitions::id)
-                    .do_nothing()
-                    .execute(conn)
-                    .await?;
-                let read = fsm_transitions::table
-                    .filter(fsm_transitions::id.eq_any(ids))
-                    .select(Self::as_select())
-                    .load(conn)
-                    .await?;
-                stored.extend(batch::in_order(
-                    ids,
-                    read,
-                    |row: &Self| row.id,
-                    Self::ENTITY,
-                )?);
+                stored.extend(Self::insert_chunk(conn, ids, rows).await?);
             }
             Ok(stored)
         })
         .await
+    }
+
+    /// One multi-row INSERT of `rows` with ids `ids`; the stored rows in input order.
+    async fn insert_chunk(
+        conn: &mut AsyncPgConnection,
+        ids: &[Uuid],
+        rows: &[NewFsmTransition],
+    ) -> Result<Vec<Self>> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let values: Vec<_> = ids
+            .iter()
+            .zip(rows)
+            .map(|(id, row)| {
+                let created_at = fsm_transitions::created_at.eq(clock_timestamp());
+                (fsm_transitions::id.eq(*id), created_at, row)
+            })
+            .collect();
+        let mut stored: Vec<Self> = diesel::insert_into(fsm_transitions::table)
+            .values(values)
+            .on_conflict(fsm_transitions::id)
+            .do_nothing()
+            .returning(Self::as_returning())
+            .get_results(conn)
+            .await?;
+        if stored.len() < ids.len() {
+            // Redelivered ids: ON CONFLICT DO NOTHING returned nothing for them.
+            let returned: std::collections::HashSet<Uuid> =
+                stored.iter().map(|row| row.id).collect();
+            let existing: Vec<Uuid> = ids
+                .iter()
+                .filter(|id| !returned.contains(id))
+                .copied()
+                .collect();
+            stored.extend(
+                fsm_transitions::table
+                    .filter(fsm_transitions::id.eq_any(existing))
+                    .select(Self::as_select())
+                    .load::<Self>(conn)
+                    .await?,
+            );
+        }
+        batch::in_order(ids, stored, |row: &Self| row.id, Self::ENTITY)
     }
 
     /// Every transition of `entity_id`, oldest first.

@@ -45,7 +45,13 @@ pub struct MetadataStamp {
 
 /// A stamp to record.
 #[derive(Debug, Clone, PartialEq, Insertable, Serialize, Deserialize)]
-#[diesel(table_name = metadata_stamps, check_for_backend(diesel::pg::Pg))]
+#[diesel(
+    table_name = metadata_stamps,
+    check_for_backend(diesel::pg::Pg),
+    // NULL, not DEFAULT, for `None` (the columns default to NULL anyway): the
+    // SQL text then never varies and the connection caches the prepared INSERT.
+    treat_none_as_default_value = false
+)]
 pub struct NewMetadataStamp {
     /// Caller-chosen id, which makes a redelivered append a no-op; `None` gets a UUIDv7.
     #[diesel(skip_insertion)]

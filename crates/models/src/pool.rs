@@ -7,7 +7,10 @@ use std::{
 
 use diesel::{ConnectionError, ConnectionResult};
 use diesel_async::{
-    pooled_connection::{bb8, AsyncDieselConnectionManager, ManagerConfig, PoolError},
+    pooled_connection::{
+        bb8, AsyncDieselConnectionManager, ManagerConfig, PoolError, PoolableConnection,
+        RecyclingMethod,
+    },
     AsyncConnection, AsyncPgConnection,
 };
 use futures_util::FutureExt;
@@ -60,6 +63,14 @@ impl Db {
             let url = url.to_owned();
             async move { establish(&url, connect_timeout).await }.boxed()
         });
+        manager_config.recycling_method = if config.test_on_checkout {
+            RecyclingMethod::Verified
+        } else {
+            RecyclingMethod::CustomFunction(Box::new(|conn| {
+                let closed = conn.is_broken();
+                async move { reject_if_closed(closed) }.boxed()
+            }))
+        };
         let last_connect_error = LastConnectError::default();
         let manager =
             AsyncDieselConnectionManager::new_with_config(&config.database_url, manager_config);
@@ -67,7 +78,8 @@ impl Db {
             .max_size(config.max_connections)
             .min_idle(config.min_idle)
             .connection_timeout(config.checkout_timeout)
-            .test_on_check_out(config.test_on_checkout)
+            // Always on: what the check costs is the recycling method's choice.
+            .test_on_check_out(true)
             .error_sink(Box::new(last_connect_error.clone()))
             .build_unchecked(manager);
         Ok(Self {
@@ -103,6 +115,20 @@ impl Db {
     /// The settings this pool was built with.
     pub fn config(&self) -> &DbConfig {
         &self.config
+    }
+}
+
+/// The free check-out test: refuses a connection whose socket the server has
+/// closed (restart, `pg_terminate_backend`, idle timeout), so the pool opens a
+/// new one instead of handing out one that fails its first query.
+fn reject_if_closed(closed: bool) -> diesel::QueryResult<()> {
+    if closed {
+        Err(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::ClosedConnection,
+            Box::new("pooled connection was closed by the server".to_owned()),
+        ))
+    } else {
+        Ok(())
     }
 }
 

@@ -52,7 +52,13 @@ pub struct WorkflowStep {
 
 /// A step to append to a workflow.
 #[derive(Debug, Clone, PartialEq, Insertable, Serialize, Deserialize)]
-#[diesel(table_name = workflow_steps, check_for_backend(diesel::pg::Pg))]
+#[diesel(
+    table_name = workflow_steps,
+    check_for_backend(diesel::pg::Pg),
+    // NULL, not DEFAULT, for `None` (the columns default to NULL anyway): the
+    // SQL text then never varies and the connection caches the prepared INSERT.
+    treat_none_as_default_value = false
+)]
 pub struct NewWorkflowStep {
     /// Caller-chosen id, which makes a redelivered append a no-op; `None` gets a UUIDv7.
     #[diesel(skip_insertion)]

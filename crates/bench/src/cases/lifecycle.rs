@@ -1,0 +1,139 @@
+//! Case 3: the workflow life cycle (create, 5 steps, 4 state changes each
+//! with its transition, one stamp) at 8 tasks, against pgbench running the
+//! same statements.
+
+use bridge_models::{
+    Db, MetadataStamp, NewMetadataStamp, NewWorkflowExecution, NewWorkflowStep, StateChange,
+    WorkflowExecution, WorkflowState, WorkflowStep,
+};
+use uuid::Uuid;
+
+use crate::{
+    direct::Direct,
+    measure::{median, throughput},
+    pgbench::{Pgbench, RunFor},
+    report::{Row, Target, Unit},
+    BenchResult, Context,
+};
+
+/// Concurrent tasks (and pgbench clients).
+const TASKS: usize = 8;
+
+/// The four moves of every workflow: start, fail, retry, complete.
+const MOVES: [(WorkflowState, &str); 4] = [
+    (WorkflowState::Processing, "start"),
+    (WorkflowState::Failed, "error"),
+    (WorkflowState::Processing, "retry"),
+    (WorkflowState::Completed, "done"),
+];
+
+/// One life cycle through the models crate, one pool check-out per operation.
+async fn life_cycle(pool: &Db) -> BenchResult<()> {
+    let new = NewWorkflowExecution::new(Uuid::new_v4(), "metadata_stamping", "bench");
+    let workflow = WorkflowExecution::create(&mut *pool.conn().await?, &new).await?;
+    for order in 0..5 {
+        let step = NewWorkflowStep::new(workflow.id, format!("step_{order}"), order);
+        WorkflowStep::append(&mut *pool.conn().await?, &step).await?;
+    }
+    for (to, event) in MOVES {
+        let change = StateChange::new(to, event);
+        WorkflowExecution::transition(&mut *pool.conn().await?, workflow.id, &change).await?;
+    }
+    let stamp = NewMetadataStamp {
+        id: None,
+        workflow_id: Some(workflow.id),
+        file_hash: format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple()),
+        stamp_data: serde_json::json!({"stamp": "bench"}),
+        namespace: "bench".to_owned(),
+    };
+    MetadataStamp::append(&mut *pool.conn().await?, &stamp).await?;
+    Ok(())
+}
+
+const WORKFLOW_COLUMNS: &str = "id, correlation_id, workflow_type, current_state, namespace, \
+    started_at, completed_at, execution_time_ms, error_message, metadata, created_at, updated_at";
+
+/// The statements `life_cycle` sends, as a pgbench script (one transaction = one workflow).
+fn pgbench_script() -> String {
+    let mut sql = format!(
+        "INSERT INTO workflow_executions (id, correlation_id, workflow_type, current_state, \
+         namespace, started_at, metadata) VALUES (gen_random_uuid(), gen_random_uuid(), \
+         'metadata_stamping', 'PENDING', 'bench', now(), '{{}}') ON CONFLICT (id) DO NOTHING \
+         RETURNING {WORKFLOW_COLUMNS} \\gset w_\n"
+    );
+    for order in 0..5 {
+        sql.push_str(&format!(
+            "INSERT INTO workflow_steps (id, workflow_id, step_name, step_order, status, \
+             execution_time_ms, step_data, error_message) VALUES (gen_random_uuid(), :w_id, \
+             'step_{order}', {order}, 'PENDING', NULL, '{{}}', NULL) ON CONFLICT (id) DO NOTHING \
+             RETURNING id, workflow_id, step_name, step_order, status, execution_time_ms, \
+             step_data, error_message, created_at;\n"
+        ));
+    }
+    let mut from = "PENDING";
+    for (to, event) in MOVES {
+        let to = to.as_str();
+        let completion = if matches!(to, "COMPLETED" | "FAILED") {
+            "completed_at = now(), execution_time_ms = 5"
+        } else {
+            "completed_at = NULL, execution_time_ms = NULL"
+        };
+        sql.push_str(&format!(
+            "BEGIN;\n\
+             SELECT {WORKFLOW_COLUMNS} FROM workflow_executions WHERE id = :w_id FOR UPDATE;\n\
+             UPDATE workflow_executions SET current_state = '{to}', {completion} \
+             WHERE id = :w_id RETURNING {WORKFLOW_COLUMNS};\n\
+             INSERT INTO fsm_transitions (id, entity_id, entity_type, from_state, to_state, \
+             transition_event, transition_data) VALUES (gen_random_uuid(), :w_id, 'workflow', \
+             '{from}', '{to}', '{event}', '{{}}') ON CONFLICT (id) DO NOTHING RETURNING id, \
+             entity_id, entity_type, from_state, to_state, transition_event, transition_data, \
+             created_at;\n\
+             COMMIT;\n"
+        ));
+        from = to;
+    }
+    sql.push_str(
+        "INSERT INTO metadata_stamps (id, workflow_id, file_hash, stamp_data, namespace) VALUES \
+         (gen_random_uuid(), :w_id, md5(random()::text) || md5(random()::text), \
+         '{\"stamp\": \"bench\"}', 'bench') ON CONFLICT (id) DO NOTHING RETURNING id, \
+         workflow_id, file_hash, stamp_data, namespace, created_at;\n",
+    );
+    sql
+}
+
+/// The row of case 3.
+pub async fn run(
+    ctx: &Context,
+    pool: &Db,
+    direct: &Direct,
+    pgbench: &Pgbench,
+) -> BenchResult<Vec<Row>> {
+    let script = pgbench_script();
+    let (mut ours, mut limit) = (Vec::new(), Vec::new());
+    for _ in 0..ctx.scale.rounds {
+        direct.reset_write_tables().await?;
+        let pool = pool.clone();
+        ours.push(
+            throughput(TASKS, ctx.scale.warmup, ctx.scale.duration, move |_, _| {
+                let pool = pool.clone();
+                async move {
+                    life_cycle(&pool).await?;
+                    Ok(1)
+                }
+            })
+            .await?,
+        );
+        direct.reset_write_tables().await?;
+        let run = pgbench.run(&script, TASKS, RunFor::Time(ctx.scale.duration), false)?;
+        limit.push(run.tps);
+    }
+    Ok(vec![Row::measured(
+        "3 workflow life cycle, 8 tasks",
+        Unit::WorkflowsPerSec,
+        median(&ours),
+        "pgbench same statements -c 8",
+        median(&limit),
+        Target::None,
+    )
+    .with_note("27 statements per workflow; no target set")])
+}

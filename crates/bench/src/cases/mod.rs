@@ -1,0 +1,107 @@
+//! The five cases of issue 5, each in its own file.
+
+mod batch_append;
+mod dataset;
+mod lifecycle;
+mod migrations;
+mod read_queries;
+mod reads_at_scale;
+mod single_append;
+
+use bridge_testkit::TestDatabase;
+
+use crate::{
+    direct::Direct,
+    report::{Mark, Report, Row, Unit},
+    BenchResult, Context,
+};
+
+/// Runs the selected cases and collects their rows and plans.
+pub async fn run_all(ctx: &Context) -> Report {
+    let mut report = Report {
+        quick: ctx.scale.quick,
+        machine: machine_description().await,
+        pool: ctx.pool_summary(),
+        rows: Vec::new(),
+        plans: Vec::new(),
+    };
+    if ctx.args.runs_case(1) || ctx.args.runs_case(2) || ctx.args.runs_case(3) {
+        let db = TestDatabase::migrated();
+        match writes(ctx, &db, &mut report).await {
+            Ok(()) => {}
+            Err(err) => report.rows.push(Row::failed(
+                "1-3 writes",
+                Unit::RowsPerSec,
+                Mark::Error,
+                err.to_string(),
+            )),
+        }
+    }
+    if ctx.args.runs_case(4) {
+        match reads_at_scale::run(ctx).await {
+            Ok((rows, plans)) => {
+                report.rows.extend(rows);
+                report.plans.extend(plans);
+            }
+            Err(err) => report.rows.push(Row::failed(
+                "4 reads at scale",
+                Unit::P99Millis,
+                Mark::Error,
+                err.to_string(),
+            )),
+        }
+    }
+    if ctx.args.runs_case(5) {
+        report.rows.extend(migrations::run(ctx).await);
+    }
+    report
+}
+
+/// Cases 1-3 on one database, emptied before every measurement.
+async fn writes(ctx: &Context, db: &TestDatabase, report: &mut Report) -> BenchResult<()> {
+    let direct = Direct::connect(db.url()).await?;
+    let pool = ctx.pool(db).await?;
+    let pgbench = ctx.pgbench(db);
+    if !pgbench.available() {
+        return Err(format!("pgbench not runnable as {}", ctx.args.pgbench.display()).into());
+    }
+    if ctx.args.runs_case(1) {
+        report
+            .rows
+            .extend(single_append::run(ctx, &pool, &direct, &pgbench).await?);
+    }
+    if ctx.args.runs_case(2) {
+        report
+            .rows
+            .extend(batch_append::run(ctx, &pool, &direct, &pgbench).await?);
+    }
+    if ctx.args.runs_case(3) {
+        report
+            .rows
+            .extend(lifecycle::run(ctx, &pool, &direct, &pgbench).await?);
+    }
+    Ok(())
+}
+
+/// Cores, memory and server version, for the report header.
+async fn machine_description() -> String {
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    let mem_gib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|line| line.starts_with("MemTotal:"))
+                .and_then(|line| line.split_whitespace().nth(1))
+                .and_then(|kib| kib.parse::<f64>().ok())
+        })
+        .map_or("?".to_owned(), |kib| {
+            format!("{:.0}", kib / 1024.0 / 1024.0)
+        });
+    let server = async {
+        let direct = Direct::connect(&bridge_testkit::server_url()).await.ok()?;
+        direct.column("SHOW server_version").await.ok()?.pop()
+    }
+    .await
+    .unwrap_or_else(|| "?".to_owned());
+    format!("{cores} cores, {mem_gib} GiB, PostgreSQL {server}")
+}

@@ -1,0 +1,103 @@
+//! Case 4: p50/p99 of every list and get query of the models crate on a
+//! loaded database, against pgbench replaying the same SQL, with each
+//! query's EXPLAIN plan (a sequential scan fails the row).
+
+use bridge_models::Db;
+use bridge_testkit::TestDatabase;
+
+use super::{dataset, read_queries::ReadQuery};
+use crate::{
+    direct::Direct,
+    measure::{latencies, quantile},
+    pgbench::RunFor,
+    report::{Plan, Row, Target, Unit},
+    sql_capture, BenchResult, Context,
+};
+
+/// A small, fast pseudo-random sequence (SplitMix64): reproducible draws.
+struct Draws(u64);
+
+impl Draws {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+/// Rows and plans of case 4.
+pub async fn run(ctx: &Context) -> BenchResult<(Vec<Row>, Vec<Plan>)> {
+    let size = ctx.scale.data;
+    let db = TestDatabase::migrated();
+    let direct = Direct::connect(db.url()).await?;
+    let loading = std::time::Instant::now();
+    dataset::load(&direct, size).await?;
+    eprintln!(
+        "case 4: loaded {size:?} in {:.1} s",
+        loading.elapsed().as_secs_f64()
+    );
+    // One connection, opened with the recorder, so every query can be captured.
+    let mut config = ctx.pool_config(&db);
+    config.max_connections = 1;
+    let pool = sql_capture::with_recorder(Db::connect(config)).await?;
+    let pgbench = ctx.pgbench(&db);
+    let calls = ctx.scale.reads_per_query;
+    let mut draws = Draws(5);
+    let (mut rows, mut plans) = (Vec::new(), Vec::new());
+    for query in ReadQuery::ALL {
+        let sql = capture(&pool, query, size, draws.next()).await?;
+        let plan = direct.column(&format!("EXPLAIN {sql}")).await?.join("\n");
+        let seq_scan = plan.contains("Seq Scan");
+        let ours = latencies(calls, |_| {
+            let (pool, r) = (&pool, draws.next());
+            async move {
+                query.call(&mut *pool.conn().await?, size, r).await?;
+                Ok(())
+            }
+        })
+        .await?;
+        let limit = pgbench.run(&format!("{sql};\n"), 1, RunFor::Transactions(calls), true)?;
+        let mut row = Row::measured(
+            format!("4 {}", query.name()),
+            Unit::P99Millis,
+            quantile(&ours, 0.99),
+            "pgbench same SQL",
+            quantile(&limit.latencies_ms, 0.99),
+            Target::IndexScanUnder { millis: 1.0 },
+        )
+        .with_note(format!(
+            "p50 {:.3} ms (pgbench {:.3})",
+            quantile(&ours, 0.5),
+            quantile(&limit.latencies_ms, 0.5)
+        ));
+        if seq_scan {
+            row = row.short_because("Seq Scan");
+        }
+        rows.push(row);
+        plans.push(Plan {
+            query: query.name().to_owned(),
+            sql,
+            plan,
+            seq_scan,
+        });
+    }
+    Ok((rows, plans))
+}
+
+/// The SQL `query` sends for draw `r`, binds in line.
+async fn capture(
+    pool: &Db,
+    query: ReadQuery,
+    size: crate::scale::DataSize,
+    r: u64,
+) -> BenchResult<String> {
+    let mut conn = pool.conn().await?;
+    let (result, recorded) = sql_capture::record(query.call(&mut conn, size, r)).await;
+    result?;
+    let last = recorded
+        .last()
+        .ok_or_else(|| format!("{} sent no query", query.name()))?;
+    Ok(sql_capture::inline_binds(last))
+}

@@ -1,0 +1,66 @@
+//! How long and how big each case runs: full scale or `--quick`.
+
+use std::time::Duration;
+
+use crate::args::Args;
+
+/// Durations, repetitions and data-set sizes of one run.
+#[derive(Debug, Clone)]
+pub struct Scale {
+    /// Whether this is the brief CI run.
+    pub quick: bool,
+    /// How long each throughput measurement runs.
+    pub duration: Duration,
+    /// How long the untimed warm-up before each of our measurements runs.
+    pub warmup: Duration,
+    /// How many times each throughput pair is measured (median reported).
+    pub rounds: usize,
+    /// Rows loaded for case 4.
+    pub data: DataSize,
+    /// Timed calls of each query in case 4.
+    pub reads_per_query: usize,
+    /// Repetitions of each migration command in case 5 (median reported).
+    pub migration_runs: usize,
+}
+
+/// Row counts of the case 4 data set.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct DataSize {
+    /// Workflow executions.
+    pub workflows: u64,
+    /// Workflow steps (five per workflow).
+    pub steps: u64,
+    /// FSM transitions (ten per workflow).
+    pub transitions: u64,
+    /// Metadata stamps (one per workflow).
+    pub stamps: u64,
+    /// Bridge states.
+    pub bridge_states: u64,
+    /// Node registrations.
+    pub nodes: u64,
+}
+
+impl Scale {
+    /// The scale the command line asks for.
+    pub fn from_args(args: &Args) -> Self {
+        let quick = args.quick;
+        let secs = args.seconds.unwrap_or(if quick { 1 } else { 5 });
+        let divisor = if quick { 100 } else { 1 };
+        Self {
+            quick,
+            duration: Duration::from_secs(secs.max(1)),
+            warmup: Duration::from_millis(if quick { 200 } else { 1000 }),
+            rounds: args.rounds.unwrap_or(if quick { 1 } else { 3 }).max(1),
+            data: DataSize {
+                workflows: 100_000 / divisor,
+                steps: 500_000 / divisor,
+                transitions: 1_000_000 / divisor,
+                stamps: 100_000 / divisor,
+                bridge_states: 1_000,
+                nodes: 1_000,
+            },
+            reads_per_query: if quick { 200 } else { 5_000 },
+            migration_runs: if quick { 1 } else { 11 },
+        }
+    }
+}
