@@ -10,6 +10,7 @@ pub mod migrate;
 pub mod node_registration;
 pub mod paging;
 pub mod pool;
+pub mod retention;
 pub mod state;
 pub mod workflow_execution;
 pub mod workflow_step;
