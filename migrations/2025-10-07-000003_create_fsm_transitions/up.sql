@@ -14,7 +14,8 @@ CREATE TABLE fsm_transitions (
 -- Serves: FsmTransition::history (one entity, in time order; id breaks ties
 -- between rows written in one transaction, which share now()).
 CREATE INDEX fsm_transitions_entity_created_idx ON fsm_transitions (entity_id, created_at, id);
--- Serves: FsmTransition::recent (newest first) and retention (older than a cut-off).
+-- Serves: FsmTransition::recent (newest first) and
+-- FsmTransition::delete_older_than (retention: older than a cut-off).
 CREATE INDEX fsm_transitions_created_idx ON fsm_transitions (created_at, id);
 
 COMMENT ON TABLE fsm_transitions IS 'Append-only audit of state-machine transitions.';

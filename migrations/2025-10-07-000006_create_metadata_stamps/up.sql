@@ -18,7 +18,7 @@ CREATE INDEX metadata_stamps_workflow_id_idx ON metadata_stamps (workflow_id);
 -- Serves: MetadataStamp::list_by_namespace, newest first, keyset-paged.
 CREATE INDEX metadata_stamps_namespace_created_idx
     ON metadata_stamps (namespace, created_at DESC, id DESC);
--- Serves: retention (stamps older than a cut-off).
+-- Serves: MetadataStamp::delete_older_than (retention: older than a cut-off).
 CREATE INDEX metadata_stamps_created_idx ON metadata_stamps (created_at);
 
 COMMENT ON TABLE metadata_stamps IS 'Audit trail of metadata stamp operations.';
