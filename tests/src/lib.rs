@@ -68,7 +68,7 @@ pub const COMMENTS: &str = "
     FROM pg_description d
     JOIN pg_class c ON c.oid = d.objoid AND d.classoid = 'pg_class'::regclass
     LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = d.objsubid AND d.objsubid > 0
-    WHERE c.relnamespace = 'public'::regnamespace
+    WHERE c.relnamespace = 'public'::regnamespace AND c.relname NOT LIKE '\\_\\_%'
     ORDER BY 1";
 
 /// Everything the migrations define, as comparable lines (Diesel's bookkeeping aside).
@@ -89,6 +89,17 @@ pub fn catalog_snapshot(conn: &mut SyncPgConnection) -> Vec<String> {
             .map(move |line| format!("{kind}: {line}"))
     })
     .collect()
+}
+
+/// Asserts two catalog snapshots are equal, showing only the lines that differ.
+#[track_caller]
+pub fn assert_same_catalog(actual: &[String], expected: &[String], context: &str) {
+    let only_actual: Vec<_> = actual.iter().filter(|l| !expected.contains(l)).collect();
+    let only_expected: Vec<_> = expected.iter().filter(|l| !actual.contains(l)).collect();
+    assert!(
+        only_actual.is_empty() && only_expected.is_empty() && actual.len() == expected.len(),
+        "{context}\nonly in actual: {only_actual:#?}\nonly in expected: {only_expected:#?}"
+    );
 }
 
 /// What the database said when it refused a statement.

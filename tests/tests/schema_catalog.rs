@@ -178,6 +178,7 @@ fn the_six_tables_exist_and_nothing_else() {
     assert_eq!(
         tables,
         [
+            "__bridge_migration_checksums",
             "__diesel_schema_migrations",
             "bridge_states",
             "fsm_transitions",

@@ -2,7 +2,7 @@
 
 use bridge_schema::MIGRATIONS;
 use bridge_testkit::TestDatabase;
-use bridge_tests::{catalog_snapshot, lines};
+use bridge_tests::{assert_same_catalog, catalog_snapshot, lines};
 use diesel::{migration::MigrationSource, pg::Pg};
 use diesel_migrations::MigrationHarness;
 
@@ -46,14 +46,18 @@ fn all_up_then_all_down_leaves_the_database_as_fresh() {
 
     conn.run_pending_migrations(MIGRATIONS).expect("all up");
     let migrated = catalog_snapshot(conn);
-    assert_eq!(
-        migrated,
-        catalog_snapshot(&mut TestDatabase::migrated().sync_conn()),
-        "migrating from empty differs from the test kit's template"
+    assert_same_catalog(
+        &migrated,
+        &catalog_snapshot(&mut TestDatabase::migrated().sync_conn()),
+        "migrating from empty differs from the test kit's template",
     );
 
     conn.revert_all_migrations(MIGRATIONS).expect("all down");
-    assert_eq!(catalog_snapshot(conn), fresh_snapshot);
+    assert_same_catalog(
+        &catalog_snapshot(conn),
+        &fresh_snapshot,
+        "all down is not fresh",
+    );
     let recorded = lines(
         conn,
         "SELECT version AS line FROM __diesel_schema_migrations",
@@ -65,5 +69,5 @@ fn all_up_then_all_down_leaves_the_database_as_fresh() {
 
     conn.run_pending_migrations(MIGRATIONS)
         .expect("all up again");
-    assert_eq!(catalog_snapshot(conn), migrated);
+    assert_same_catalog(&catalog_snapshot(conn), &migrated, "all up again differs");
 }

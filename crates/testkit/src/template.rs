@@ -6,9 +6,9 @@ use std::{
     sync::OnceLock,
 };
 
-use bridge_schema::{MIGRATIONS, MIGRATION_SQL};
-use diesel::{sql_types::Bool, Connection, QueryableByName, RunQueryDsl};
-use diesel_migrations::MigrationHarness;
+use bridge_models::DbConfig;
+use bridge_schema::MIGRATION_SQL;
+use diesel::{sql_types::Bool, QueryableByName, RunQueryDsl};
 
 use crate::{admin, SyncPgConnection};
 
@@ -28,10 +28,15 @@ pub(crate) fn ensure_migrated_template() -> String {
         .clone()
 }
 
-/// Fingerprint of the embedded migrations: a changed migration gets a new template.
+/// Names how templates are built; change it when [`migrate`] changes what a
+/// template holds, so that templates built the old way are not reused.
+const RECIPE: &str = "migrate::run_pending, with checksums";
+
+/// Fingerprint of the embedded migrations and the recipe: either changed gets a new template.
 fn migrations_fingerprint() -> u64 {
     let mut hasher = DefaultHasher::new();
     MIGRATION_SQL.hash(&mut hasher);
+    RECIPE.hash(&mut hasher);
     hasher.finish()
 }
 
@@ -66,12 +71,7 @@ fn create_template_once(conn: &mut SyncPgConnection, name: &str) {
             &format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#),
         );
         run(conn, &format!(r#"CREATE DATABASE "{name}""#));
-        let mut template = SyncPgConnection::establish(&admin::database_url(name))
-            .unwrap_or_else(|err| panic!("connecting to template {name}: {err}"));
-        template
-            .run_pending_migrations(MIGRATIONS)
-            .unwrap_or_else(|err| panic!("migrating template {name}: {err}"));
-        drop(template);
+        migrate(name);
         run(
             conn,
             &format!(r#"ALTER DATABASE "{name}" IS_TEMPLATE true"#),
@@ -81,4 +81,16 @@ fn create_template_once(conn: &mut SyncPgConnection, name: &str) {
         conn,
         &format!("SELECT pg_advisory_unlock({TEMPLATE_LOCK_KEY})"),
     );
+}
+
+/// Applies every embedded migration to database `name` with the machinery
+/// services and `bridge-admin` use, checksums included.
+fn migrate(name: &str) {
+    let config = DbConfig::new(admin::database_url(name));
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime for migrating the template")
+        .block_on(bridge_models::migrate::run_pending(&config))
+        .unwrap_or_else(|err| panic!("migrating template {name}: {err}"));
 }
