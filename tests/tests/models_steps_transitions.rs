@@ -354,6 +354,44 @@ async fn a_batch_of_70_000_rows_is_stored_in_order() -> Result<()> {
     Ok(())
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn batches_from_concurrent_tasks_each_store_every_row() -> Result<()> {
+    let test_db = TestDatabase::migrated();
+    let db = test_db.db().await?;
+    let entity = Uuid::new_v4();
+
+    let mut tasks = tokio::task::JoinSet::new();
+    for task in 0..4 {
+        let db = db.clone();
+        tasks.spawn(async move {
+            let conn = &mut db.conn().await?;
+            // Half the tasks supply their ids, half leave them to the crate.
+            let new: Vec<_> = (0..100)
+                .map(|n| NewFsmTransition {
+                    id: (task % 2 == 0).then(Uuid::new_v4),
+                    ..new_transition(entity, n)
+                })
+                .collect();
+            FsmTransition::append_many(conn, &new).await
+        });
+    }
+    let mut stored = HashSet::new();
+    while let Some(joined) = tasks.join_next().await {
+        let batch = joined.expect("task panicked")?;
+        assert_eq!(batch.len(), 100);
+        stored.extend(batch.into_iter().map(|t| t.id));
+    }
+
+    let conn = &mut db.conn().await?;
+    let history = FsmTransition::history(conn, entity).await?;
+    assert_eq!(history.len(), 400);
+    assert_eq!(
+        history.into_iter().map(|t| t.id).collect::<HashSet<_>>(),
+        stored
+    );
+    Ok(())
+}
+
 /// Records the SQL of every statement the connection prepares and caches.
 struct CachedStatements(Arc<Mutex<Vec<String>>>);
 

@@ -10,7 +10,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::{
-    batch::{self, column, AppendBatch, UnnestInsert},
+    batch::{self, column, UnnestInsert},
     error::{Error, Result},
     paging::{older_than, Cursor, Keyset, Page, PageRequest},
 };
@@ -74,9 +74,22 @@ pub struct NewFsmTransition {
 }
 
 impl UnnestInsert for FsmTransition {
+    const ENTITY: &'static str = Self::ENTITY;
     const INSERT_SELECT: &'static str = "INSERT INTO fsm_transitions (id, entity_id, entity_type, \
         from_state, to_state, transition_event, transition_data, created_at) \
         SELECT *, clock_timestamp() FROM unnest(";
+
+    fn id(&self) -> Uuid {
+        self.id
+    }
+
+    async fn find_many(conn: &mut AsyncPgConnection, ids: Vec<Uuid>) -> Result<Vec<Self>> {
+        Ok(fsm_transitions::table
+            .filter(fsm_transitions::id.eq_any(ids))
+            .select(Self::as_select())
+            .load(conn)
+            .await?)
+    }
 }
 
 impl Keyset for FsmTransition {
@@ -132,13 +145,7 @@ impl FsmTransition {
         conn: &mut AsyncPgConnection,
         new: &[NewFsmTransition],
     ) -> Result<Vec<Self>> {
-        if new.is_empty() {
-            return Ok(Vec::new());
-        }
-        let ids: Vec<Uuid> = new
-            .iter()
-            .map(|row| row.id.unwrap_or_else(Uuid::now_v7))
-            .collect();
+        let ids = batch::ids(new, |row| row.id);
         let arrays = (
             ids.as_slice().into_sql::<Array<sql_types::Uuid>>(),
             column(new, |row| row.entity_id).into_sql::<Array<sql_types::Uuid>>(),
@@ -148,25 +155,8 @@ impl FsmTransition {
             column(new, |row| row.transition_event.as_str()).into_sql::<Array<Text>>(),
             column(new, |row| &row.transition_data).into_sql::<Array<Jsonb>>(),
         );
-        let mut stored: Vec<Self> = AppendBatch::<Self, _>::new(arrays).load(conn).await?;
-        if stored.iter().map(|row| row.id).eq(ids.iter().copied()) {
-            return Ok(stored);
-        }
-        // Redelivered ids: ON CONFLICT DO NOTHING returned nothing for them.
-        let returned: std::collections::HashSet<Uuid> = stored.iter().map(|row| row.id).collect();
-        let existing: Vec<Uuid> = ids
-            .iter()
-            .filter(|id| !returned.contains(id))
-            .copied()
-            .collect();
-        stored.extend(
-            fsm_transitions::table
-                .filter(fsm_transitions::id.eq_any(existing))
-                .select(Self::as_select())
-                .load::<Self>(conn)
-                .await?,
-        );
-        batch::in_order(&ids, stored, |row: &Self| row.id, Self::ENTITY)
+        let all_generated = new.iter().all(|row| row.id.is_none());
+        batch::append(conn, &ids, all_generated, arrays).await
     }
 
     /// Every transition of `entity_id`, oldest first.

@@ -10,7 +10,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::{
-    batch::{self, column, AppendBatch, UnnestInsert},
+    batch::{self, column, UnnestInsert},
     error::{Error, Result},
     state::StepStatus,
     workflow_execution::WorkflowExecution,
@@ -81,8 +81,21 @@ pub struct NewWorkflowStep {
 }
 
 impl UnnestInsert for WorkflowStep {
+    const ENTITY: &'static str = Self::ENTITY;
     const INSERT_SELECT: &'static str = "INSERT INTO workflow_steps (id, workflow_id, step_name, \
         step_order, status, execution_time_ms, step_data, error_message) SELECT * FROM unnest(";
+
+    fn id(&self) -> Uuid {
+        self.id
+    }
+
+    async fn find_many(conn: &mut AsyncPgConnection, ids: Vec<Uuid>) -> Result<Vec<Self>> {
+        Ok(workflow_steps::table
+            .filter(workflow_steps::id.eq_any(ids))
+            .select(Self::as_select())
+            .load(conn)
+            .await?)
+    }
 }
 
 impl NewWorkflowStep {
@@ -164,13 +177,7 @@ impl WorkflowStep {
         conn: &mut AsyncPgConnection,
         new: &[NewWorkflowStep],
     ) -> Result<Vec<Self>> {
-        if new.is_empty() {
-            return Ok(Vec::new());
-        }
-        let ids: Vec<Uuid> = new
-            .iter()
-            .map(|row| row.id.unwrap_or_else(Uuid::now_v7))
-            .collect();
+        let ids = batch::ids(new, |row| row.id);
         let arrays = (
             ids.as_slice().into_sql::<Array<sql_types::Uuid>>(),
             column(new, |row| row.workflow_id).into_sql::<Array<sql_types::Uuid>>(),
@@ -181,25 +188,8 @@ impl WorkflowStep {
             column(new, |row| &row.step_data).into_sql::<Array<Jsonb>>(),
             column(new, |row| row.error_message.as_deref()).into_sql::<Array<Nullable<Text>>>(),
         );
-        let mut stored: Vec<Self> = AppendBatch::<Self, _>::new(arrays).load(conn).await?;
-        if stored.iter().map(|row| row.id).eq(ids.iter().copied()) {
-            return Ok(stored);
-        }
-        // Redelivered ids: ON CONFLICT DO NOTHING returned nothing for them.
-        let returned: std::collections::HashSet<Uuid> = stored.iter().map(|row| row.id).collect();
-        let existing: Vec<Uuid> = ids
-            .iter()
-            .filter(|id| !returned.contains(id))
-            .copied()
-            .collect();
-        stored.extend(
-            workflow_steps::table
-                .filter(workflow_steps::id.eq_any(existing))
-                .select(Self::as_select())
-                .load::<Self>(conn)
-                .await?,
-        );
-        batch::in_order(&ids, stored, |row: &Self| row.id, Self::ENTITY)
+        let all_generated = new.iter().all(|row| row.id.is_none());
+        batch::append(conn, &ids, all_generated, arrays).await
     }
 
     /// Applies `changes` to step `id` and returns the updated row.
