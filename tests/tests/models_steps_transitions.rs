@@ -404,7 +404,7 @@ impl Instrumentation for CachedStatements {
 }
 
 #[tokio::test]
-async fn batches_of_any_size_share_one_cached_statement_per_table() -> Result<()> {
+async fn appends_of_any_size_share_one_cached_statement_per_table_and_form() -> Result<()> {
     let test_db = TestDatabase::migrated();
     let db = test_db.db().await?;
     let conn = &mut db.conn().await?;
@@ -421,16 +421,26 @@ async fn batches_of_any_size_share_one_cached_statement_per_table() -> Result<()
             .collect();
         FsmTransition::append_many(conn, &transitions).await?;
         WorkflowStep::append_many(conn, &steps).await?;
+        FsmTransition::append(conn, &transitions[0]).await?;
+        WorkflowStep::append(conn, &steps[0]).await?;
     }
 
     let cached = cached.lock().unwrap().clone();
     let inserts: Vec<_> = cached
         .iter()
         .filter(|sql| sql.starts_with("INSERT"))
+        .map(|sql| sql.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .collect();
-    assert_eq!(inserts.len(), 2, "prepared once per table: {inserts:#?}");
-    assert!(inserts[0].starts_with("INSERT INTO fsm_transitions"));
-    assert!(inserts[1].starts_with("INSERT INTO workflow_steps"));
+    assert_eq!(
+        inserts,
+        [
+            r#"INSERT INTO fsm_transitions"#,
+            r#"INSERT INTO workflow_steps"#,
+            r#"INSERT INTO "fsm_transitions""#,
+            r#"INSERT INTO "workflow_steps""#,
+        ],
+        "prepared once per table, batch and single: {cached:#?}"
+    );
     Ok(())
 }
 

@@ -5,7 +5,7 @@
 //! so the connection prepares it once and caches it, the server plans it
 //! once, and PostgreSQL's 65 535 bind-parameter limit never applies.
 
-use std::{collections::HashMap, future::Future, marker::PhantomData};
+use std::{collections::HashMap, marker::PhantomData};
 
 use diesel::{
     dsl::AsSelect,
@@ -17,7 +17,10 @@ use diesel_async::{methods::LoadQuery, AsyncPgConnection, RunQueryDsl};
 use futures_util::{future::BoxFuture, FutureExt};
 use uuid::Uuid;
 
-use crate::error::{Error, Result};
+use crate::{
+    error::{Error, Result},
+    insert::Keyed,
+};
 
 /// Most bind parameters PostgreSQL accepts in one statement (a 16-bit count).
 ///
@@ -25,24 +28,12 @@ use crate::error::{Error, Result};
 pub const MAX_BIND_PARAMS: usize = 65_535;
 
 /// A row type whose table takes batch appends through `unnest`.
-pub(crate) trait UnnestInsert: diesel::Selectable<Pg> + Clone + Send + 'static {
-    /// What a missing row is called in [`Error::NotFound`].
-    const ENTITY: &'static str;
-
+pub(crate) trait UnnestInsert: Keyed + diesel::Selectable<Pg> + Clone + 'static {
     /// The statement up to `unnest(`: the arrays, then `)`, follow.
     ///
     /// `SELECT *` takes the arrays' elements in bind order; volatile
     /// expressions after it (e.g. `clock_timestamp()`) are evaluated per row.
     const INSERT_SELECT: &'static str;
-
-    /// This row's id.
-    fn id(&self) -> Uuid;
-
-    /// The stored rows with these ids, in any order.
-    fn find_many(
-        conn: &mut AsyncPgConnection,
-        ids: Vec<Uuid>,
-    ) -> impl Future<Output = Result<Vec<Self>>> + Send;
 }
 
 /// How a batch treats ids that may already be stored.
@@ -118,11 +109,14 @@ where
     type SqlType = <AsSelect<R, Pg> as diesel::Expression>::SqlType;
 }
 
-/// The id of every row: the caller's, else a new UUIDv7.
-pub(crate) fn ids<T>(rows: &[T], id: impl Fn(&T) -> Option<Uuid>) -> Vec<Uuid> {
-    rows.iter()
+/// The id of every row, the caller's or else a new UUIDv7, and whether all are new.
+pub(crate) fn ids<T>(rows: &[T], id: impl Fn(&T) -> Option<Uuid>) -> (Vec<Uuid>, bool) {
+    let all_generated = rows.iter().all(|row| id(row).is_none());
+    let ids = rows
+        .iter()
         .map(|row| id(row).unwrap_or_else(Uuid::now_v7))
-        .collect()
+        .collect();
+    (ids, all_generated)
 }
 
 /// One field of every row, in row order: a column to bind as an array.
@@ -134,7 +128,8 @@ pub(crate) fn column<'a, T, F>(rows: &'a [T], field: impl Fn(&'a T) -> F) -> Vec
 /// statement; the stored rows in the order of `ids`.
 ///
 /// `all_generated` says no id came from the caller. Otherwise ids that
-/// already existed (a redelivery) are read back as stored.
+/// already existed (a redelivery) are read back as stored; repeated ids
+/// repeat the row.
 pub(crate) fn append<'a, R, A>(
     conn: &'a mut AsyncPgConnection,
     ids: &'a [Uuid],

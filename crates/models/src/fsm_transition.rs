@@ -11,7 +11,8 @@ use uuid::Uuid;
 
 use crate::{
     batch::{self, column, UnnestInsert},
-    error::{Error, Result},
+    error::Result,
+    insert::{insert_or_stored, keyed, Keyed},
     paging::{older_than, Cursor, Keyset, Page, PageRequest},
 };
 
@@ -73,23 +74,12 @@ pub struct NewFsmTransition {
     pub transition_data: Value,
 }
 
+keyed!(FsmTransition, fsm_transitions, "fsm transition");
+
 impl UnnestInsert for FsmTransition {
-    const ENTITY: &'static str = Self::ENTITY;
     const INSERT_SELECT: &'static str = "INSERT INTO fsm_transitions (id, entity_id, entity_type, \
         from_state, to_state, transition_event, transition_data, created_at) \
         SELECT *, clock_timestamp() FROM unnest(";
-
-    fn id(&self) -> Uuid {
-        self.id
-    }
-
-    async fn find_many(conn: &mut AsyncPgConnection, ids: Vec<Uuid>) -> Result<Vec<Self>> {
-        Ok(fsm_transitions::table
-            .filter(fsm_transitions::id.eq_any(ids))
-            .select(Self::as_select())
-            .load(conn)
-            .await?)
-    }
 }
 
 impl Keyset for FsmTransition {
@@ -102,38 +92,16 @@ impl Keyset for FsmTransition {
 }
 
 impl FsmTransition {
-    const ENTITY: &'static str = "fsm transition";
-
     /// The transition with id `id`.
     pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Self> {
-        fsm_transitions::table
-            .find(id)
-            .select(Self::as_select())
-            .get_result(conn)
-            .await
-            .optional()?
-            .ok_or_else(|| Error::not_found(Self::ENTITY, id))
+        <Self as Keyed>::find(conn, id).await
     }
 
     /// Records one transition; re-appending an existing id returns the stored row.
     pub async fn append(conn: &mut AsyncPgConnection, new: &NewFsmTransition) -> Result<Self> {
         let id = new.id.unwrap_or_else(Uuid::now_v7);
-        let inserted = diesel::insert_into(fsm_transitions::table)
-            .values((
-                fsm_transitions::id.eq(id),
-                fsm_transitions::created_at.eq(clock_timestamp()),
-                new,
-            ))
-            .on_conflict(fsm_transitions::id)
-            .do_nothing()
-            .returning(Self::as_returning())
-            .get_result(conn)
-            .await
-            .optional()?;
-        match inserted {
-            Some(row) => Ok(row),
-            None => Self::find(conn, id).await,
-        }
+        let created_at = fsm_transitions::created_at.eq(clock_timestamp());
+        insert_or_stored!(conn, fsm_transitions, id, (created_at, new))
     }
 
     /// Records many transitions in one statement; returns the stored rows in input order.
@@ -145,7 +113,7 @@ impl FsmTransition {
         conn: &mut AsyncPgConnection,
         new: &[NewFsmTransition],
     ) -> Result<Vec<Self>> {
-        let ids = batch::ids(new, |row| row.id);
+        let (ids, all_generated) = batch::ids(new, |row| row.id);
         let arrays = (
             ids.as_slice().into_sql::<Array<sql_types::Uuid>>(),
             column(new, |row| row.entity_id).into_sql::<Array<sql_types::Uuid>>(),
@@ -155,7 +123,6 @@ impl FsmTransition {
             column(new, |row| row.transition_event.as_str()).into_sql::<Array<Text>>(),
             column(new, |row| &row.transition_data).into_sql::<Array<Jsonb>>(),
         );
-        let all_generated = new.iter().all(|row| row.id.is_none());
         batch::append(conn, &ids, all_generated, arrays).await
     }
 

@@ -17,6 +17,7 @@ use uuid::Uuid;
 use crate::{
     error::{Error, Result},
     fsm_transition::FsmTransition,
+    insert::{insert_or_stored, keyed, Keyed},
     paging::{older_than, Cursor, Keyset, Page, PageRequest},
     state::WorkflowState,
 };
@@ -212,6 +213,8 @@ impl QueryFragment<Pg> for MoveState<'_> {
     }
 }
 
+keyed!(WorkflowExecution, workflow_executions, "workflow execution");
+
 impl Keyset for WorkflowExecution {
     fn cursor(&self) -> Cursor {
         Cursor {
@@ -222,37 +225,18 @@ impl Keyset for WorkflowExecution {
 }
 
 impl WorkflowExecution {
-    const ENTITY: &'static str = "workflow execution";
-
     /// The `entity_type` of this table's rows in `fsm_transitions`.
     pub const ENTITY_TYPE: &'static str = "workflow";
 
     /// Creates a workflow; re-creating an existing id returns the stored row.
     pub async fn create(conn: &mut AsyncPgConnection, new: &NewWorkflowExecution) -> Result<Self> {
         let id = new.id.unwrap_or_else(Uuid::now_v7);
-        let inserted = diesel::insert_into(workflow_executions::table)
-            .values((workflow_executions::id.eq(id), new))
-            .on_conflict(workflow_executions::id)
-            .do_nothing()
-            .returning(Self::as_returning())
-            .get_result(conn)
-            .await
-            .optional()?;
-        match inserted {
-            Some(row) => Ok(row),
-            None => Self::find(conn, id).await,
-        }
+        insert_or_stored!(conn, workflow_executions, id, new)
     }
 
     /// The workflow with id `id`.
     pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Self> {
-        workflow_executions::table
-            .find(id)
-            .select(Self::as_select())
-            .get_result(conn)
-            .await
-            .optional()?
-            .ok_or_else(|| Error::not_found(Self::ENTITY, id))
+        <Self as Keyed>::find(conn, id).await
     }
 
     /// The workflow with correlation id `correlation_id`.

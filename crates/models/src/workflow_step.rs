@@ -12,6 +12,7 @@ use uuid::Uuid;
 use crate::{
     batch::{self, column, UnnestInsert},
     error::{Error, Result},
+    insert::{insert_or_stored, keyed, Keyed},
     state::StepStatus,
     workflow_execution::WorkflowExecution,
 };
@@ -80,22 +81,11 @@ pub struct NewWorkflowStep {
     pub error_message: Option<String>,
 }
 
+keyed!(WorkflowStep, workflow_steps, "workflow step");
+
 impl UnnestInsert for WorkflowStep {
-    const ENTITY: &'static str = Self::ENTITY;
     const INSERT_SELECT: &'static str = "INSERT INTO workflow_steps (id, workflow_id, step_name, \
         step_order, status, execution_time_ms, step_data, error_message) SELECT * FROM unnest(";
-
-    fn id(&self) -> Uuid {
-        self.id
-    }
-
-    async fn find_many(conn: &mut AsyncPgConnection, ids: Vec<Uuid>) -> Result<Vec<Self>> {
-        Ok(workflow_steps::table
-            .filter(workflow_steps::id.eq_any(ids))
-            .select(Self::as_select())
-            .load(conn)
-            .await?)
-    }
 }
 
 impl NewWorkflowStep {
@@ -138,34 +128,15 @@ impl WorkflowStepChangeset {
 }
 
 impl WorkflowStep {
-    const ENTITY: &'static str = "workflow step";
-
     /// The step with id `id`.
     pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Self> {
-        workflow_steps::table
-            .find(id)
-            .select(Self::as_select())
-            .get_result(conn)
-            .await
-            .optional()?
-            .ok_or_else(|| Error::not_found(Self::ENTITY, id))
+        <Self as Keyed>::find(conn, id).await
     }
 
     /// Appends one step; re-appending an existing id returns the stored row.
     pub async fn append(conn: &mut AsyncPgConnection, new: &NewWorkflowStep) -> Result<Self> {
         let id = new.id.unwrap_or_else(Uuid::now_v7);
-        let inserted = diesel::insert_into(workflow_steps::table)
-            .values((workflow_steps::id.eq(id), new))
-            .on_conflict(workflow_steps::id)
-            .do_nothing()
-            .returning(Self::as_returning())
-            .get_result(conn)
-            .await
-            .optional()?;
-        match inserted {
-            Some(row) => Ok(row),
-            None => Self::find(conn, id).await,
-        }
+        insert_or_stored!(conn, workflow_steps, id, new)
     }
 
     /// Appends many steps in one statement; returns the stored rows in input order.
@@ -177,7 +148,7 @@ impl WorkflowStep {
         conn: &mut AsyncPgConnection,
         new: &[NewWorkflowStep],
     ) -> Result<Vec<Self>> {
-        let ids = batch::ids(new, |row| row.id);
+        let (ids, all_generated) = batch::ids(new, |row| row.id);
         let arrays = (
             ids.as_slice().into_sql::<Array<sql_types::Uuid>>(),
             column(new, |row| row.workflow_id).into_sql::<Array<sql_types::Uuid>>(),
@@ -188,7 +159,6 @@ impl WorkflowStep {
             column(new, |row| &row.step_data).into_sql::<Array<Jsonb>>(),
             column(new, |row| row.error_message.as_deref()).into_sql::<Array<Nullable<Text>>>(),
         );
-        let all_generated = new.iter().all(|row| row.id.is_none());
         batch::append(conn, &ids, all_generated, arrays).await
     }
 
