@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use diesel::{
     connection::BoxableConnection,
-    migration::{Migration, MigrationConnection, MigrationMetadata, MigrationName},
+    migration::{Migration, MigrationMetadata, MigrationName},
     pg::Pg,
     Connection,
 };
@@ -79,9 +79,9 @@ impl Session {
 
     /// Creates Diesel's bookkeeping table and ours if missing.
     pub fn prepare_bookkeeping(&mut self) -> Result<()> {
-        let context = "creating the migration bookkeeping tables";
-        self.conn.setup().map_err(MigrateError::database(context))?;
-        checksum::create_table(&mut self.conn).map_err(MigrateError::database(context))
+        checksum::create_tables(&mut self.conn).map_err(MigrateError::database(
+            "creating the migration bookkeeping tables",
+        ))
     }
 
     /// Runs script `index` in `direction`, in its own transaction unless it opts out.
