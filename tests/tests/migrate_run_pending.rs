@@ -66,3 +66,19 @@ async fn a_migrated_database_is_up_to_date_with_every_checksum() {
     assert!(status.migrations.iter().all(|m| m.state == State::Applied));
     assert_eq!(status.summary().no_checksum, 0);
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn run_pending_works_on_a_current_thread_runtime_and_releases_the_lock() {
+    let db = TestDatabase::empty();
+    let applied = migrate::run_pending(&db.config()).await.unwrap();
+    assert_eq!(applied.len(), MIGRATION_SQL.len());
+
+    // The first run's session, and with it the migration lock, ended with the call.
+    let mut options = Options::new(db.url());
+    options.lock_timeout = std::time::Duration::from_secs(2);
+    let again = Migrator::new(options)
+        .up(None, migrate::Mode::default(), migrate::LogReporter)
+        .await
+        .unwrap();
+    assert!(again.is_empty());
+}

@@ -1,8 +1,8 @@
 //! Errors: constraint violations name their constraint, over-long text is an invalid value, failed batches write nothing, lookups say what was not found.
 
 use bridge_models::{
-    ConstraintKind, Error, MetadataStamp, NewMetadataStamp, NewWorkflowExecution, NewWorkflowStep,
-    Result, WorkflowExecution, WorkflowStep,
+    ConstraintKind, Error, FsmTransition, MetadataStamp, NewFsmTransition, NewMetadataStamp,
+    NewWorkflowExecution, NewWorkflowStep, Result, WorkflowExecution, WorkflowStep,
 };
 use bridge_testkit::TestDatabase;
 use serde_json::json;
@@ -149,6 +149,36 @@ async fn text_longer_than_its_column_is_an_invalid_value() -> Result<()> {
             other => panic!("expected InvalidValue, got {other:?}"),
         }
     }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_transition_batch_with_text_too_long_fails_whole_as_an_invalid_value() -> Result<()> {
+    let test_db = TestDatabase::migrated();
+    let db = test_db.db().await?;
+    let conn = &mut db.conn().await?;
+    let entity = Uuid::new_v4();
+    let transition = |to_state: String| NewFsmTransition {
+        id: None,
+        entity_id: entity,
+        entity_type: "workflow".into(),
+        from_state: None,
+        to_state,
+        transition_event: "start".into(),
+        transition_data: json!({}),
+    };
+
+    let result = FsmTransition::append_many(
+        conn,
+        &[transition("PENDING".into()), transition("x".repeat(51))],
+    )
+    .await;
+
+    match result {
+        Err(Error::InvalidValue(message)) => assert!(message.contains("too long"), "{message}"),
+        other => panic!("expected InvalidValue, got {other:?}"),
+    }
+    assert!(FsmTransition::history(conn, entity).await?.is_empty());
     Ok(())
 }
 

@@ -1,13 +1,17 @@
 //! Workflow steps and FSM transitions: single and batch appends (above the bind-parameter limit), idempotency, ordering, paging.
 
-use std::collections::HashSet;
+use std::{
+    collections::HashSet,
+    sync::{Arc, Mutex},
+};
 
 use bridge_models::{
     batch, FsmTransition, NewFsmTransition, NewWorkflowExecution, NewWorkflowStep, PageRequest,
     Result, StepStatus, WorkflowExecution, WorkflowStep, WorkflowStepChangeset,
 };
 use bridge_testkit::TestDatabase;
-use diesel_async::AsyncPgConnection;
+use diesel::connection::{Instrumentation, InstrumentationEvent};
+use diesel_async::{AsyncConnection, AsyncPgConnection};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -265,6 +269,178 @@ async fn re_appending_a_transition_batch_is_a_no_op() -> Result<()> {
     assert_eq!(again, first);
     assert_eq!(FsmTransition::history(conn, entity).await?, first);
     assert!(FsmTransition::append_many(conn, &[]).await?.is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_batch_with_some_stored_ids_returns_the_stored_rows_in_input_order() -> Result<()> {
+    let test_db = TestDatabase::migrated();
+    let db = test_db.db().await?;
+    let conn = &mut db.conn().await?;
+    let entity = Uuid::new_v4();
+    let with_id = |n| NewFsmTransition {
+        id: Some(Uuid::new_v4()),
+        ..new_transition(entity, n)
+    };
+    let (old_a, old_b) = (with_id(0), with_id(1));
+    let stored_a = FsmTransition::append(conn, &old_a).await?;
+    let stored_b = FsmTransition::append(conn, &old_b).await?;
+    // A redelivery carries the stored ids; its other values do not overwrite.
+    let redelivered_b = NewFsmTransition {
+        to_state: "CHANGED".into(),
+        ..old_b.clone()
+    };
+    let (fresh, supplied) = (new_transition(entity, 2), with_id(3));
+
+    let batch = FsmTransition::append_many(
+        conn,
+        &[
+            fresh.clone(),
+            redelivered_b,
+            supplied.clone(),
+            old_a.clone(),
+            old_a,
+        ],
+    )
+    .await?;
+
+    assert_eq!(batch.len(), 5);
+    assert_eq!(batch[0].to_state, fresh.to_state);
+    assert_eq!(batch[1], stored_b);
+    assert_eq!(batch[2].id, supplied.id.unwrap());
+    assert_eq!(batch[3], stored_a);
+    assert_eq!(batch[4], stored_a);
+    let history = FsmTransition::history(conn, entity).await?;
+    assert_eq!(
+        history,
+        vec![stored_a, stored_b, batch[0].clone(), batch[2].clone()]
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_batch_of_70_000_rows_is_stored_in_order() -> Result<()> {
+    const ROWS: usize = 70_000;
+    const {
+        assert!(
+            ROWS > batch::MAX_BIND_PARAMS,
+            "even one bind per row would not fit"
+        )
+    };
+    let test_db = TestDatabase::migrated();
+    let db = test_db.db().await?;
+    let conn = &mut db.conn().await?;
+    let entity = Uuid::new_v4();
+    let workflow = workflow(conn).await?;
+    let transitions: Vec<_> = (0..ROWS).map(|n| new_transition(entity, n)).collect();
+    let steps: Vec<_> = (0..ROWS)
+        .map(|n| NewWorkflowStep::new(workflow.id, "step", n as i32))
+        .collect();
+
+    let stored = FsmTransition::append_many(conn, &transitions).await?;
+    let stored_steps = WorkflowStep::append_many(conn, &steps).await?;
+
+    assert_eq!(FsmTransition::history(conn, entity).await?, stored);
+    assert_eq!(stored.len(), ROWS);
+    assert!(stored
+        .iter()
+        .enumerate()
+        .all(|(n, row)| row.to_state == format!("S{n}")));
+    assert_eq!(
+        WorkflowStep::list_for_workflow(conn, workflow.id).await?,
+        stored_steps
+    );
+    assert_eq!(stored_steps.len(), ROWS);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn batches_from_concurrent_tasks_each_store_every_row() -> Result<()> {
+    let test_db = TestDatabase::migrated();
+    let db = test_db.db().await?;
+    let entity = Uuid::new_v4();
+
+    let mut tasks = tokio::task::JoinSet::new();
+    for task in 0..4 {
+        let db = db.clone();
+        tasks.spawn(async move {
+            let conn = &mut db.conn().await?;
+            // Half the tasks supply their ids, half leave them to the crate.
+            let new: Vec<_> = (0..100)
+                .map(|n| NewFsmTransition {
+                    id: (task % 2 == 0).then(Uuid::new_v4),
+                    ..new_transition(entity, n)
+                })
+                .collect();
+            FsmTransition::append_many(conn, &new).await
+        });
+    }
+    let mut stored = HashSet::new();
+    while let Some(joined) = tasks.join_next().await {
+        let batch = joined.expect("task panicked")?;
+        assert_eq!(batch.len(), 100);
+        stored.extend(batch.into_iter().map(|t| t.id));
+    }
+
+    let conn = &mut db.conn().await?;
+    let history = FsmTransition::history(conn, entity).await?;
+    assert_eq!(history.len(), 400);
+    assert_eq!(
+        history.into_iter().map(|t| t.id).collect::<HashSet<_>>(),
+        stored
+    );
+    Ok(())
+}
+
+/// Records the SQL of every statement the connection prepares and caches.
+struct CachedStatements(Arc<Mutex<Vec<String>>>);
+
+impl Instrumentation for CachedStatements {
+    fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
+        if let InstrumentationEvent::CacheQuery { sql, .. } = event {
+            self.0.lock().unwrap().push(sql.to_owned());
+        }
+    }
+}
+
+#[tokio::test]
+async fn appends_of_any_size_share_one_cached_statement_per_table_and_form() -> Result<()> {
+    let test_db = TestDatabase::migrated();
+    let db = test_db.db().await?;
+    let conn = &mut db.conn().await?;
+    let workflow = workflow(conn).await?;
+    let cached = Arc::new(Mutex::new(Vec::new()));
+    conn.set_instrumentation(CachedStatements(Arc::clone(&cached)));
+
+    for size in [1, 7, 100] {
+        let transitions: Vec<_> = (0..size)
+            .map(|n| new_transition(Uuid::new_v4(), n))
+            .collect();
+        let steps: Vec<_> = (0..size)
+            .map(|n| NewWorkflowStep::new(workflow.id, "step", n as i32))
+            .collect();
+        FsmTransition::append_many(conn, &transitions).await?;
+        WorkflowStep::append_many(conn, &steps).await?;
+        FsmTransition::append(conn, &transitions[0]).await?;
+        WorkflowStep::append(conn, &steps[0]).await?;
+    }
+
+    let cached = cached.lock().unwrap().clone();
+    let inserts: Vec<_> = cached
+        .iter()
+        .filter(|sql| sql.starts_with("INSERT"))
+        .map(|sql| sql.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(
+        inserts,
+        [
+            r#"INSERT INTO fsm_transitions"#,
+            r#"INSERT INTO workflow_steps"#,
+            r#"INSERT INTO "fsm_transitions""#,
+            r#"INSERT INTO "workflow_steps""#,
+        ],
+        "prepared once per table, batch and single: {cached:#?}"
+    );
     Ok(())
 }
 

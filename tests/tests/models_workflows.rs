@@ -1,6 +1,9 @@
 //! Workflow executions: create, find, state changes with their transitions, update, delete, paged lists.
 
-use std::collections::HashSet;
+use std::{
+    collections::HashSet,
+    sync::{Arc, Mutex},
+};
 
 use bridge_models::{
     Error, FsmTransition, NewWorkflowExecution, PageRequest, Result, StateChange,
@@ -8,6 +11,7 @@ use bridge_models::{
 };
 use bridge_testkit::TestDatabase;
 use chrono::{Duration, Utc};
+use diesel::connection::{Instrumentation, InstrumentationEvent};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use serde_json::json;
 use uuid::Uuid;
@@ -130,6 +134,67 @@ async fn reaching_a_terminal_state_sets_completion_time_and_leaving_it_clears_it
         moves,
         [(Some("PENDING"), "FAILED"), (Some("FAILED"), "PENDING")]
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_workflow_whose_start_lies_ahead_completes_at_its_start() -> Result<()> {
+    let test_db = TestDatabase::migrated();
+    let db = test_db.db().await?;
+    let conn = &mut db.conn().await?;
+    let mut new = new_workflow("tenant-a");
+    // The caller's clock runs an hour ahead of ours.
+    new.started_at += Duration::hours(1);
+    let workflow = WorkflowExecution::create(conn, &new).await?;
+
+    let done = StateChange::new(WorkflowState::Completed, "done");
+    let (completed, _) = WorkflowExecution::transition(conn, workflow.id, &done).await?;
+
+    assert_eq!(completed.completed_at, Some(workflow.started_at));
+    assert_eq!(completed.execution_time_ms, Some(0));
+    Ok(())
+}
+
+/// Records every statement a connection starts and every one it prepares for its cache.
+#[derive(Default, Clone)]
+struct Statements {
+    started: Arc<Mutex<Vec<String>>>,
+    cached: Arc<Mutex<Vec<String>>>,
+}
+
+impl Instrumentation for Statements {
+    fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
+        match event {
+            InstrumentationEvent::StartQuery { query, .. } => {
+                self.started.lock().unwrap().push(query.to_string());
+            }
+            InstrumentationEvent::CacheQuery { sql, .. } => {
+                self.cached.lock().unwrap().push(sql.to_owned());
+            }
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_state_change_is_one_cached_statement() -> Result<()> {
+    let test_db = TestDatabase::migrated();
+    let db = test_db.db().await?;
+    let conn = &mut db.conn().await?;
+    let workflow = WorkflowExecution::create(conn, &new_workflow("tenant-a")).await?;
+    let statements = Statements::default();
+    conn.set_instrumentation(statements.clone());
+
+    for (to, event) in [
+        (WorkflowState::Processing, "start"),
+        (WorkflowState::Completed, "done"),
+    ] {
+        WorkflowExecution::transition(conn, workflow.id, &StateChange::new(to, event)).await?;
+    }
+
+    let started = statements.started.lock().unwrap().clone();
+    assert_eq!(started.len(), 2, "one statement per change: {started:#?}");
+    assert_eq!(statements.cached.lock().unwrap().len(), 1, "prepared once");
     Ok(())
 }
 

@@ -1,57 +1,186 @@
-//! Splitting batch inserts under PostgreSQL's bind-parameter limit.
+//! Batch appends: a whole batch in one statement whose text never varies.
+//!
+//! `INSERT … SELECT * FROM unnest($1, …, $n)` binds one array per column,
+//! not one parameter per value: the text is the same for 1 row or 100 000,
+//! so the connection prepares it once and caches it, the server plans it
+//! once, and PostgreSQL's 65 535 bind-parameter limit never applies.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, marker::PhantomData};
 
+use diesel::{
+    dsl::AsSelect,
+    pg::Pg,
+    query_builder::{AstPass, Query, QueryFragment, QueryId},
+    QueryResult, SelectableHelper,
+};
+use diesel_async::{methods::LoadQuery, AsyncPgConnection, RunQueryDsl};
+use futures_util::{future::BoxFuture, FutureExt};
 use uuid::Uuid;
 
-use crate::error::{Error, Result};
+use crate::{
+    error::{Error, Result},
+    insert::Keyed,
+};
 
 /// Most bind parameters PostgreSQL accepts in one statement (a 16-bit count).
+///
+/// Batch appends bind one array per column and are not bounded by it.
 pub const MAX_BIND_PARAMS: usize = 65_535;
 
-/// Most rows one `INSERT` can carry when each row binds `params_per_row` values.
-pub const fn rows_per_statement(params_per_row: usize) -> usize {
-    match MAX_BIND_PARAMS.checked_div(params_per_row) {
-        Some(rows) => rows,
-        None => MAX_BIND_PARAMS,
+/// A row type whose table takes batch appends through `unnest`.
+pub(crate) trait UnnestInsert: Keyed + diesel::Selectable<Pg> + Clone + 'static {
+    /// The statement up to `unnest(`: the arrays, then `)`, follow.
+    ///
+    /// `SELECT *` takes the arrays' elements in bind order; volatile
+    /// expressions after it (e.g. `clock_timestamp()`) are evaluated per row.
+    const INSERT_SELECT: &'static str;
+}
+
+/// How a batch treats ids that may already be stored.
+pub(crate) trait Ids: 'static {
+    /// What follows the arrays.
+    const CONFLICT: &'static str;
+}
+
+/// Every id is a UUIDv7 made for this batch: none can be stored yet, so the
+/// statement skips the conflict check (a collision would be an error, never
+/// a silent no-op returning someone else's row).
+pub(crate) enum Generated {}
+
+impl Ids for Generated {
+    const CONFLICT: &'static str = ")";
+}
+
+/// Some ids came from the caller and may be redelivered: those are skipped
+/// and read back.
+pub(crate) enum Supplied {}
+
+impl Ids for Supplied {
+    const CONFLICT: &'static str = ") ON CONFLICT (id) DO NOTHING";
+}
+
+/// `INSERT INTO … SELECT * FROM unnest(arrays) [ON CONFLICT (id) DO NOTHING]
+/// RETURNING` every column of `R`, cached by type.
+pub(crate) struct AppendBatch<R: UnnestInsert, I, A> {
+    arrays: A,
+    returning: AsSelect<R, Pg>,
+    ids: PhantomData<I>,
+}
+
+impl<R: UnnestInsert, I, A> AppendBatch<R, I, A> {
+    fn new(arrays: A) -> Self {
+        Self {
+            arrays,
+            returning: R::as_select(),
+            ids: PhantomData,
+        }
     }
 }
 
-/// `rows` in slices small enough for one `INSERT` each.
-pub fn chunks<T>(rows: &[T], params_per_row: usize) -> std::slice::Chunks<'_, T> {
-    rows.chunks(rows_per_statement(params_per_row))
+/// The statement-cache key of an [`AppendBatch`]: one statement per row type and [`Ids`].
+pub(crate) struct AppendBatchId<R, I, A>(PhantomData<(R, I, A)>);
+
+impl<R: UnnestInsert, I: Ids, A: QueryId> QueryId for AppendBatch<R, I, A> {
+    type QueryId = AppendBatchId<R, I, A::QueryId>;
+    const HAS_STATIC_QUERY_ID: bool = A::HAS_STATIC_QUERY_ID;
+}
+
+impl<R, I, A> QueryFragment<Pg> for AppendBatch<R, I, A>
+where
+    R: UnnestInsert,
+    I: Ids,
+    AsSelect<R, Pg>: QueryFragment<Pg>,
+    A: QueryFragment<Pg>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql(R::INSERT_SELECT);
+        self.arrays.walk_ast(out.reborrow())?;
+        out.push_sql(I::CONFLICT);
+        out.push_sql(" RETURNING ");
+        self.returning.walk_ast(out.reborrow())
+    }
+}
+
+impl<R, I, A> Query for AppendBatch<R, I, A>
+where
+    R: UnnestInsert,
+    AsSelect<R, Pg>: diesel::Expression,
+{
+    type SqlType = <AsSelect<R, Pg> as diesel::Expression>::SqlType;
+}
+
+/// The id of every row, the caller's or else a new UUIDv7, and whether all are new.
+pub(crate) fn ids<T>(rows: &[T], id: impl Fn(&T) -> Option<Uuid>) -> (Vec<Uuid>, bool) {
+    let all_generated = rows.iter().all(|row| id(row).is_none());
+    let ids = rows
+        .iter()
+        .map(|row| id(row).unwrap_or_else(Uuid::now_v7))
+        .collect();
+    (ids, all_generated)
+}
+
+/// One field of every row, in row order: a column to bind as an array.
+pub(crate) fn column<'a, T, F>(rows: &'a [T], field: impl Fn(&'a T) -> F) -> Vec<F> {
+    rows.iter().map(field).collect()
+}
+
+/// Appends the rows whose columns are `arrays` and ids `ids` in one
+/// statement; the stored rows in the order of `ids`.
+///
+/// `all_generated` says no id came from the caller. Otherwise ids that
+/// already existed (a redelivery) are read back as stored; repeated ids
+/// repeat the row.
+pub(crate) fn append<'a, R, A>(
+    conn: &'a mut AsyncPgConnection,
+    ids: &'a [Uuid],
+    all_generated: bool,
+    arrays: A,
+) -> BoxFuture<'a, Result<Vec<R>>>
+where
+    R: UnnestInsert,
+    A: Send + 'a,
+    AppendBatch<R, Generated, A>: LoadQuery<'a, AsyncPgConnection, R>,
+    AppendBatch<R, Supplied, A>: LoadQuery<'a, AsyncPgConnection, R>,
+{
+    // Boxed: the compiler cannot prove a generic `load` future `Send` for
+    // every lifetime its callers' futures are spawned with.
+    async move {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        if all_generated {
+            return Ok(AppendBatch::<R, Generated, A>::new(arrays)
+                .load(conn)
+                .await?);
+        }
+        let mut stored = AppendBatch::<R, Supplied, A>::new(arrays)
+            .load(conn)
+            .await?;
+        if stored.iter().map(R::id).eq(ids.iter().copied()) {
+            return Ok(stored);
+        }
+        // Redelivered ids: ON CONFLICT DO NOTHING returned nothing for them.
+        let returned: std::collections::HashSet<Uuid> = stored.iter().map(R::id).collect();
+        let existing = ids
+            .iter()
+            .filter(|id| !returned.contains(id))
+            .copied()
+            .collect();
+        stored.extend(R::find_many(conn, existing).await?);
+        in_order(ids, stored)
+    }
+    .boxed()
 }
 
 /// `rows` arranged in the order of `ids`, one per id (repeated ids repeat the row).
-pub(crate) fn in_order<T: Clone>(
-    ids: &[Uuid],
-    rows: Vec<T>,
-    id_of: impl Fn(&T) -> Uuid,
-    entity: &'static str,
-) -> Result<Vec<T>> {
-    let by_id: HashMap<Uuid, T> = rows.into_iter().map(|row| (id_of(&row), row)).collect();
+fn in_order<R: UnnestInsert>(ids: &[Uuid], rows: Vec<R>) -> Result<Vec<R>> {
+    let by_id: HashMap<Uuid, R> = rows.into_iter().map(|row| (row.id(), row)).collect();
     ids.iter()
         .map(|id| {
             by_id
                 .get(id)
                 .cloned()
-                .ok_or_else(|| Error::not_found(entity, id))
+                .ok_or_else(|| Error::not_found(R::ENTITY, id))
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn chunks_stay_under_the_limit_and_keep_every_row() {
-        let rows: Vec<u32> = (0..20_000).collect();
-        let chunks: Vec<&[u32]> = chunks(&rows, 8).collect();
-        assert!(chunks
-            .iter()
-            .all(|chunk| chunk.len() * 8 <= MAX_BIND_PARAMS));
-        assert_eq!(chunks.len(), 3);
-        assert_eq!(chunks.concat(), rows);
-    }
 }

@@ -3,14 +3,16 @@
 use bridge_schema::fsm_transitions;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel::sql_types::{self, Array, Jsonb, Nullable, Text};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
 use crate::{
-    batch,
-    error::{Error, Result},
+    batch::{self, column, UnnestInsert},
+    error::Result,
+    insert::{insert_or_stored, keyed, Keyed},
     paging::{older_than, Cursor, Keyset, Page, PageRequest},
 };
 
@@ -72,9 +74,12 @@ pub struct NewFsmTransition {
     pub transition_data: Value,
 }
 
-impl NewFsmTransition {
-    /// Bind parameters one row can take: every column, an upper bound.
-    const PARAMS_PER_ROW: usize = 8;
+keyed!(FsmTransition, fsm_transitions, "fsm transition");
+
+impl UnnestInsert for FsmTransition {
+    const INSERT_SELECT: &'static str = "INSERT INTO fsm_transitions (id, entity_id, entity_type, \
+        from_state, to_state, transition_event, transition_data, created_at) \
+        SELECT *, clock_timestamp() FROM unnest(";
 }
 
 impl Keyset for FsmTransition {
@@ -87,109 +92,38 @@ impl Keyset for FsmTransition {
 }
 
 impl FsmTransition {
-    const ENTITY: &'static str = "fsm transition";
-
     /// The transition with id `id`.
     pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Self> {
-        fsm_transitions::table
-            .find(id)
-            .select(Self::as_select())
-            .get_result(conn)
-            .await
-            .optional()?
-            .ok_or_else(|| Error::not_found(Self::ENTITY, id))
+        <Self as Keyed>::find(conn, id).await
     }
 
     /// Records one transition; re-appending an existing id returns the stored row.
     pub async fn append(conn: &mut AsyncPgConnection, new: &NewFsmTransition) -> Result<Self> {
         let id = new.id.unwrap_or_else(Uuid::now_v7);
-        let inserted = diesel::insert_into(fsm_transitions::table)
-            .values((
-                fsm_transitions::id.eq(id),
-                fsm_transitions::created_at.eq(clock_timestamp()),
-                new,
-            ))
-            .on_conflict(fsm_transitions::id)
-            .do_nothing()
-            .returning(Self::as_returning())
-            .get_result(conn)
-            .await
-            .optional()?;
-        match inserted {
-            Some(row) => Ok(row),
-            None => Self::find(conn, id).await,
-        }
+        let created_at = fsm_transitions::created_at.eq(clock_timestamp());
+        insert_or_stored!(conn, fsm_transitions, id, (created_at, new))
     }
 
-    /// Records many transitions atomically, chunked under the bind-parameter
-    /// limit; returns the stored rows in input order.
+    /// Records many transitions in one statement; returns the stored rows in input order.
     ///
-    /// Rows come back through `RETURNING`; only ids that already existed are
-    /// read back. One chunk is one statement, needing no explicit transaction.
+    /// The batch is atomic: a row the database refuses fails it whole. Rows
+    /// come back through `RETURNING`; only ids that already existed
+    /// (a redelivery) are read back.
     pub async fn append_many(
         conn: &mut AsyncPgConnection,
         new: &[NewFsmTransition],
     ) -> Result<Vec<Self>> {
-        const PARAMS: usize = NewFsmTransition::PARAMS_PER_ROW;
-        let ids: Vec<Uuid> = new
-            .iter()
-            .map(|row| row.id.unwrap_or_else(Uuid::now_v7))
-            .collect();
-        if new.len() <= batch::rows_per_statement(PARAMS) {
-            return Self::insert_chunk(conn, &ids, new).await;
-        }
-        conn.transaction(async |conn| {
-            let mut stored = Vec::with_capacity(ids.len());
-            for (ids, rows) in batch::chunks(&ids, PARAMS).zip(batch::chunks(new, PARAMS)) {
-                stored.extend(Self::insert_chunk(conn, ids, rows).await?);
-            }
-            Ok(stored)
-        })
-        .await
-    }
-
-    /// One multi-row INSERT of `rows` with ids `ids`; the stored rows in input order.
-    async fn insert_chunk(
-        conn: &mut AsyncPgConnection,
-        ids: &[Uuid],
-        rows: &[NewFsmTransition],
-    ) -> Result<Vec<Self>> {
-        if rows.is_empty() {
-            return Ok(Vec::new());
-        }
-        let values: Vec<_> = ids
-            .iter()
-            .zip(rows)
-            .map(|(id, row)| {
-                let created_at = fsm_transitions::created_at.eq(clock_timestamp());
-                (fsm_transitions::id.eq(*id), created_at, row)
-            })
-            .collect();
-        let mut stored: Vec<Self> = diesel::insert_into(fsm_transitions::table)
-            .values(values)
-            .on_conflict(fsm_transitions::id)
-            .do_nothing()
-            .returning(Self::as_returning())
-            .get_results(conn)
-            .await?;
-        if stored.len() < ids.len() {
-            // Redelivered ids: ON CONFLICT DO NOTHING returned nothing for them.
-            let returned: std::collections::HashSet<Uuid> =
-                stored.iter().map(|row| row.id).collect();
-            let existing: Vec<Uuid> = ids
-                .iter()
-                .filter(|id| !returned.contains(id))
-                .copied()
-                .collect();
-            stored.extend(
-                fsm_transitions::table
-                    .filter(fsm_transitions::id.eq_any(existing))
-                    .select(Self::as_select())
-                    .load::<Self>(conn)
-                    .await?,
-            );
-        }
-        batch::in_order(ids, stored, |row: &Self| row.id, Self::ENTITY)
+        let (ids, all_generated) = batch::ids(new, |row| row.id);
+        let arrays = (
+            ids.as_slice().into_sql::<Array<sql_types::Uuid>>(),
+            column(new, |row| row.entity_id).into_sql::<Array<sql_types::Uuid>>(),
+            column(new, |row| row.entity_type.as_str()).into_sql::<Array<Text>>(),
+            column(new, |row| row.from_state.as_deref()).into_sql::<Array<Nullable<Text>>>(),
+            column(new, |row| row.to_state.as_str()).into_sql::<Array<Text>>(),
+            column(new, |row| row.transition_event.as_str()).into_sql::<Array<Text>>(),
+            column(new, |row| &row.transition_data).into_sql::<Array<Jsonb>>(),
+        );
+        batch::append(conn, &ids, all_generated, arrays).await
     }
 
     /// Every transition of `entity_id`, oldest first.

@@ -5,6 +5,7 @@ pub mod bridge_state;
 pub mod config;
 pub mod error;
 pub mod fsm_transition;
+mod insert;
 pub mod metadata_stamp;
 pub mod migrate;
 pub mod node_registration;

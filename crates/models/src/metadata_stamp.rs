@@ -9,7 +9,8 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::{
-    error::{Error, Result},
+    error::Result,
+    insert::{insert_or_stored, keyed, Keyed},
     paging::{older_than, Cursor, Keyset, Page, PageRequest},
     workflow_execution::WorkflowExecution,
 };
@@ -66,6 +67,8 @@ pub struct NewMetadataStamp {
     pub namespace: String,
 }
 
+keyed!(MetadataStamp, metadata_stamps, "metadata stamp");
+
 impl Keyset for MetadataStamp {
     fn cursor(&self) -> Cursor {
         Cursor {
@@ -76,34 +79,15 @@ impl Keyset for MetadataStamp {
 }
 
 impl MetadataStamp {
-    const ENTITY: &'static str = "metadata stamp";
-
     /// Records a stamp; re-appending an existing id returns the stored row.
     pub async fn append(conn: &mut AsyncPgConnection, new: &NewMetadataStamp) -> Result<Self> {
         let id = new.id.unwrap_or_else(Uuid::now_v7);
-        let inserted = diesel::insert_into(metadata_stamps::table)
-            .values((metadata_stamps::id.eq(id), new))
-            .on_conflict(metadata_stamps::id)
-            .do_nothing()
-            .returning(Self::as_returning())
-            .get_result(conn)
-            .await
-            .optional()?;
-        match inserted {
-            Some(row) => Ok(row),
-            None => Self::find(conn, id).await,
-        }
+        insert_or_stored!(conn, metadata_stamps, id, new)
     }
 
     /// The stamp with id `id`.
     pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Self> {
-        metadata_stamps::table
-            .find(id)
-            .select(Self::as_select())
-            .get_result(conn)
-            .await
-            .optional()?
-            .ok_or_else(|| Error::not_found(Self::ENTITY, id))
+        <Self as Keyed>::find(conn, id).await
     }
 
     /// Stamps of content hashing to `file_hash` in `namespace`, newest first.

@@ -3,14 +3,21 @@
 use bridge_schema::workflow_executions;
 use chrono::{DateTime, SubsecRound, Utc};
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel::{
+    dsl::AsSelect,
+    pg::Pg,
+    query_builder::{AstPass, Query, QueryFragment, QueryId},
+    sql_types::{self, Bool, Jsonb, Nullable, Text, Timestamptz},
+};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
 use crate::{
     error::{Error, Result},
-    fsm_transition::{FsmTransition, NewFsmTransition},
+    fsm_transition::FsmTransition,
+    insert::{insert_or_stored, keyed, Keyed},
     paging::{older_than, Cursor, Keyset, Page, PageRequest},
     state::WorkflowState,
 };
@@ -121,41 +128,92 @@ impl StateChange {
     }
 }
 
-/// The columns a state change writes.
-#[derive(AsChangeset)]
-#[diesel(table_name = workflow_executions, check_for_backend(diesel::pg::Pg))]
-#[diesel(treat_none_as_null = true)]
-struct StateColumns<'a> {
-    current_state: WorkflowState,
-    completed_at: Option<DateTime<Utc>>,
-    execution_time_ms: Option<i32>,
-    #[diesel(treat_none_as_null = false)]
+/// Locks workflow `id`, moves it to a new state and records the transition,
+/// in one statement of fixed text (cached by type, one round trip):
+///
+/// ```sql
+/// WITH old AS (SELECT id, current_state, started_at,
+///                     CASE WHEN $terminal THEN GREATEST($now, started_at) END AS completed_at
+///              FROM workflow_executions WHERE id = $id FOR UPDATE),
+///      moved AS (UPDATE workflow_executions SET current_state = $to, completed_at = …,
+///                execution_time_ms = …, error_message = COALESCE($error, error_message)
+///                FROM old WHERE workflow_executions.id = old.id
+///                RETURNING workflow_executions.*, old.current_state AS from_state),
+///      recorded AS (INSERT INTO fsm_transitions (…) SELECT $transition_id, id, …,
+///                   clock_timestamp() FROM moved RETURNING *)
+/// SELECT <workflow columns>, <transition columns>
+/// FROM moved AS workflow_executions, recorded AS fsm_transitions
+/// ```
+///
+/// `FOR UPDATE` makes concurrent moves queue: a waiting move reads the
+/// state the previous one left. The INSERT consumes the UPDATE's row, so
+/// its `clock_timestamp()` is taken after the lock, and a missing workflow
+/// updates and records nothing.
+struct MoveState<'a> {
+    id: Uuid,
+    terminal: bool,
+    now: DateTime<Utc>,
+    to: WorkflowState,
     error_message: Option<&'a str>,
+    transition_id: Uuid,
+    entity_type: &'static str,
+    event: &'a str,
+    data: &'a Value,
+    workflow: AsSelect<WorkflowExecution, Pg>,
+    transition: AsSelect<FsmTransition, Pg>,
 }
 
-impl<'a> StateColumns<'a> {
-    /// Sets completion time and duration on a terminal state and clears them otherwise.
-    fn for_change(current: &WorkflowExecution, change: &'a StateChange) -> Self {
-        let (completed_at, execution_time_ms) = if change.to.is_terminal() {
-            // Never before started_at: the CHECK constraint forbids it, and a
-            // caller's clock may run ahead of ours.
-            let completed_at = Utc::now().trunc_subsecs(6).max(current.started_at);
-            let millis = (completed_at - current.started_at).num_milliseconds();
-            (
-                Some(completed_at),
-                Some(millis.clamp(0, i32::MAX.into()) as i32),
-            )
-        } else {
-            (None, None)
-        };
-        Self {
-            current_state: change.to,
-            completed_at,
-            execution_time_ms,
-            error_message: change.error_message.as_deref(),
-        }
+impl QueryId for MoveState<'_> {
+    type QueryId = MoveState<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl Query for MoveState<'_> {
+    type SqlType = (AsSelect<WorkflowExecution, Pg>, AsSelect<FsmTransition, Pg>);
+}
+
+impl QueryFragment<Pg> for MoveState<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql("WITH old AS (SELECT id, current_state, started_at, CASE WHEN ");
+        out.push_bind_param::<Bool, _>(&self.terminal)?;
+        out.push_sql(" THEN GREATEST(");
+        out.push_bind_param::<Timestamptz, _>(&self.now)?;
+        out.push_sql(", started_at) END AS completed_at FROM workflow_executions WHERE id = ");
+        out.push_bind_param::<sql_types::Uuid, _>(&self.id)?;
+        out.push_sql(" FOR UPDATE), moved AS (UPDATE workflow_executions SET current_state = ");
+        out.push_bind_param::<Text, _>(&self.to)?;
+        // Whole milliseconds (as chrono's num_milliseconds), clamped to INTEGER.
+        out.push_sql(
+            ", completed_at = old.completed_at, execution_time_ms = CASE WHEN \
+             old.completed_at IS NOT NULL THEN LEAST(floor(extract(epoch FROM \
+             old.completed_at - old.started_at) * 1000), 2147483647) END, \
+             error_message = COALESCE(",
+        );
+        out.push_bind_param::<Nullable<Text>, _>(&self.error_message)?;
+        out.push_sql(
+            ", workflow_executions.error_message) FROM old WHERE workflow_executions.id = old.id \
+             RETURNING workflow_executions.*, old.current_state AS from_state), \
+             recorded AS (INSERT INTO fsm_transitions (id, entity_id, entity_type, from_state, \
+             to_state, transition_event, transition_data, created_at) SELECT ",
+        );
+        out.push_bind_param::<sql_types::Uuid, _>(&self.transition_id)?;
+        out.push_sql(", id, ");
+        out.push_bind_param::<Text, _>(&self.entity_type)?;
+        out.push_sql(", from_state, current_state, ");
+        out.push_bind_param::<Text, _>(&self.event)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Jsonb, _>(self.data)?;
+        out.push_sql(", clock_timestamp() FROM moved RETURNING *) SELECT ");
+        // The CTEs carry their tables' names, so the row types' column lists apply.
+        self.workflow.walk_ast(out.reborrow())?;
+        out.push_sql(", ");
+        self.transition.walk_ast(out.reborrow())?;
+        out.push_sql(" FROM moved AS workflow_executions, recorded AS fsm_transitions");
+        Ok(())
     }
 }
+
+keyed!(WorkflowExecution, workflow_executions, "workflow execution");
 
 impl Keyset for WorkflowExecution {
     fn cursor(&self) -> Cursor {
@@ -167,37 +225,18 @@ impl Keyset for WorkflowExecution {
 }
 
 impl WorkflowExecution {
-    const ENTITY: &'static str = "workflow execution";
-
     /// The `entity_type` of this table's rows in `fsm_transitions`.
     pub const ENTITY_TYPE: &'static str = "workflow";
 
     /// Creates a workflow; re-creating an existing id returns the stored row.
     pub async fn create(conn: &mut AsyncPgConnection, new: &NewWorkflowExecution) -> Result<Self> {
         let id = new.id.unwrap_or_else(Uuid::now_v7);
-        let inserted = diesel::insert_into(workflow_executions::table)
-            .values((workflow_executions::id.eq(id), new))
-            .on_conflict(workflow_executions::id)
-            .do_nothing()
-            .returning(Self::as_returning())
-            .get_result(conn)
-            .await
-            .optional()?;
-        match inserted {
-            Some(row) => Ok(row),
-            None => Self::find(conn, id).await,
-        }
+        insert_or_stored!(conn, workflow_executions, id, new)
     }
 
     /// The workflow with id `id`.
     pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Self> {
-        workflow_executions::table
-            .find(id)
-            .select(Self::as_select())
-            .get_result(conn)
-            .await
-            .optional()?
-            .ok_or_else(|| Error::not_found(Self::ENTITY, id))
+        <Self as Keyed>::find(conn, id).await
     }
 
     /// The workflow with correlation id `correlation_id`.
@@ -216,7 +255,7 @@ impl WorkflowExecution {
             })
     }
 
-    /// Moves workflow `id` to a new state and records the transition, in one transaction.
+    /// Moves workflow `id` to a new state and records the transition, in one statement.
     ///
     /// A terminal state sets `completed_at` and `execution_time_ms`; any other
     /// state clears them. The row is locked first, so concurrent moves queue
@@ -226,33 +265,23 @@ impl WorkflowExecution {
         id: Uuid,
         change: &StateChange,
     ) -> Result<(Self, FsmTransition)> {
-        conn.transaction(async |conn| {
-            let current: Self = workflow_executions::table
-                .find(id)
-                .select(Self::as_select())
-                .for_update()
-                .get_result(conn)
-                .await
-                .optional()?
-                .ok_or_else(|| Error::not_found(Self::ENTITY, id))?;
-            let updated = diesel::update(workflow_executions::table.find(id))
-                .set(StateColumns::for_change(&current, change))
-                .returning(Self::as_returning())
-                .get_result(conn)
-                .await?;
-            let transition = NewFsmTransition {
-                id: None,
-                entity_id: id,
-                entity_type: Self::ENTITY_TYPE.to_owned(),
-                from_state: Some(current.current_state.as_str().to_owned()),
-                to_state: change.to.as_str().to_owned(),
-                transition_event: change.event.clone(),
-                transition_data: change.data.clone(),
-            };
-            let transition = FsmTransition::append(conn, &transition).await?;
-            Ok((updated, transition))
-        })
+        MoveState {
+            id,
+            terminal: change.to.is_terminal(),
+            now: Utc::now(),
+            to: change.to,
+            error_message: change.error_message.as_deref(),
+            transition_id: Uuid::now_v7(),
+            entity_type: Self::ENTITY_TYPE,
+            event: &change.event,
+            data: &change.data,
+            workflow: Self::as_select(),
+            transition: FsmTransition::as_select(),
+        }
+        .get_result(conn)
         .await
+        .optional()?
+        .ok_or_else(|| Error::not_found(Self::ENTITY, id))
     }
 
     /// Applies `changes` to workflow `id` and returns the updated row.

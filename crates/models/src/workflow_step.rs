@@ -3,14 +3,16 @@
 use bridge_schema::workflow_steps;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel::sql_types::{self, Array, Integer, Jsonb, Nullable, Text};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
 use crate::{
-    batch,
+    batch::{self, column, UnnestInsert},
     error::{Error, Result},
+    insert::{insert_or_stored, keyed, Keyed},
     state::StepStatus,
     workflow_execution::WorkflowExecution,
 };
@@ -79,10 +81,14 @@ pub struct NewWorkflowStep {
     pub error_message: Option<String>,
 }
 
-impl NewWorkflowStep {
-    /// Bind parameters one row can take: every column, an upper bound.
-    const PARAMS_PER_ROW: usize = 9;
+keyed!(WorkflowStep, workflow_steps, "workflow step");
 
+impl UnnestInsert for WorkflowStep {
+    const INSERT_SELECT: &'static str = "INSERT INTO workflow_steps (id, workflow_id, step_name, \
+        step_order, status, execution_time_ms, step_data, error_message) SELECT * FROM unnest(";
+}
+
+impl NewWorkflowStep {
     /// A `PENDING` step `step_name` at `step_order` of `workflow_id`, with no data.
     pub fn new(workflow_id: Uuid, step_name: impl Into<String>, step_order: i32) -> Self {
         Self {
@@ -122,79 +128,38 @@ impl WorkflowStepChangeset {
 }
 
 impl WorkflowStep {
-    const ENTITY: &'static str = "workflow step";
-
     /// The step with id `id`.
     pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Self> {
-        workflow_steps::table
-            .find(id)
-            .select(Self::as_select())
-            .get_result(conn)
-            .await
-            .optional()?
-            .ok_or_else(|| Error::not_found(Self::ENTITY, id))
+        <Self as Keyed>::find(conn, id).await
     }
 
     /// Appends one step; re-appending an existing id returns the stored row.
     pub async fn append(conn: &mut AsyncPgConnection, new: &NewWorkflowStep) -> Result<Self> {
         let id = new.id.unwrap_or_else(Uuid::now_v7);
-        let inserted = diesel::insert_into(workflow_steps::table)
-            .values((workflow_steps::id.eq(id), new))
-            .on_conflict(workflow_steps::id)
-            .do_nothing()
-            .returning(Self::as_returning())
-            .get_result(conn)
-            .await
-            .optional()?;
-        match inserted {
-            Some(row) => Ok(row),
-            None => Self::find(conn, id).await,
-        }
+        insert_or_stored!(conn, workflow_steps, id, new)
     }
 
-    /// Appends many steps in one transaction, chunked under the bind-parameter
-    /// limit; returns the stored rows in input order.
+    /// Appends many steps in one statement; returns the stored rows in input order.
+    ///
+    /// The batch is atomic: a row the database refuses fails it whole. Rows
+    /// come back through `RETURNING`; only ids that already existed
+    /// (a redelivery) are read back.
     pub async fn append_many(
         conn: &mut AsyncPgConnection,
         new: &[NewWorkflowStep],
     ) -> Result<Vec<Self>> {
-        const PARAMS: usize = NewWorkflowStep::PARAMS_PER_ROW;
-        if new.is_empty() {
-            return Ok(Vec::new());
-        }
-        let ids: Vec<Uuid> = new
-            .iter()
-            .map(|row| row.id.unwrap_or_else(Uuid::now_v7))
-            .collect();
-        conn.transaction(async |conn| {
-            let mut stored = Vec::with_capacity(ids.len());
-            for (ids, rows) in batch::chunks(&ids, PARAMS).zip(batch::chunks(new, PARAMS)) {
-                let values: Vec<_> = ids
-                    .iter()
-                    .zip(rows)
-                    .map(|(id, row)| (workflow_steps::id.eq(*id), row))
-                    .collect();
-                diesel::insert_into(workflow_steps::table)
-                    .values(values)
-                    .on_conflict(workflow_steps::id)
-                    .do_nothing()
-                    .execute(conn)
-                    .await?;
-                let read = workflow_steps::table
-                    .filter(workflow_steps::id.eq_any(ids))
-                    .select(Self::as_select())
-                    .load(conn)
-                    .await?;
-                stored.extend(batch::in_order(
-                    ids,
-                    read,
-                    |row: &Self| row.id,
-                    Self::ENTITY,
-                )?);
-            }
-            Ok(stored)
-        })
-        .await
+        let (ids, all_generated) = batch::ids(new, |row| row.id);
+        let arrays = (
+            ids.as_slice().into_sql::<Array<sql_types::Uuid>>(),
+            column(new, |row| row.workflow_id).into_sql::<Array<sql_types::Uuid>>(),
+            column(new, |row| row.step_name.as_str()).into_sql::<Array<Text>>(),
+            column(new, |row| row.step_order).into_sql::<Array<Integer>>(),
+            column(new, |row| row.status).into_sql::<Array<Text>>(),
+            column(new, |row| row.execution_time_ms).into_sql::<Array<Nullable<Integer>>>(),
+            column(new, |row| &row.step_data).into_sql::<Array<Jsonb>>(),
+            column(new, |row| row.error_message.as_deref()).into_sql::<Array<Nullable<Text>>>(),
+        );
+        batch::append(conn, &ids, all_generated, arrays).await
     }
 
     /// Applies `changes` to step `id` and returns the updated row.

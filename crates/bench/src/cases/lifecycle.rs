@@ -53,6 +53,17 @@ async fn life_cycle(pool: &Db) -> BenchResult<()> {
 const WORKFLOW_COLUMNS: &str = "id, correlation_id, workflow_type, current_state, namespace, \
     started_at, completed_at, execution_time_ms, error_message, metadata, created_at, updated_at";
 
+/// The column lists of `WorkflowExecution::as_select()` and `FsmTransition::as_select()`.
+const QUALIFIED_WORKFLOW_COLUMNS: &str = "workflow_executions.id, \
+    workflow_executions.correlation_id, workflow_executions.workflow_type, \
+    workflow_executions.current_state, workflow_executions.namespace, \
+    workflow_executions.started_at, workflow_executions.completed_at, \
+    workflow_executions.execution_time_ms, workflow_executions.error_message, \
+    workflow_executions.metadata, workflow_executions.created_at, workflow_executions.updated_at";
+const QUALIFIED_TRANSITION_COLUMNS: &str = "fsm_transitions.id, fsm_transitions.entity_id, \
+    fsm_transitions.entity_type, fsm_transitions.from_state, fsm_transitions.to_state, \
+    fsm_transitions.transition_event, fsm_transitions.transition_data, fsm_transitions.created_at";
+
 /// The statements `life_cycle` sends, as a pgbench script (one transaction = one workflow).
 fn pgbench_script() -> String {
     let mut sql = format!(
@@ -70,27 +81,24 @@ fn pgbench_script() -> String {
              step_data, error_message, created_at;\n"
         ));
     }
-    let mut from = "PENDING";
     for (to, event) in MOVES {
-        let to = to.as_str();
-        let completion = if matches!(to, "COMPLETED" | "FAILED") {
-            "completed_at = now(), execution_time_ms = 5"
-        } else {
-            "completed_at = NULL, execution_time_ms = NULL"
-        };
+        let (to, terminal) = (to.as_str(), to.is_terminal());
         sql.push_str(&format!(
-            "BEGIN;\n\
-             SELECT {WORKFLOW_COLUMNS} FROM workflow_executions WHERE id = :w_id FOR UPDATE;\n\
-             UPDATE workflow_executions SET current_state = '{to}', {completion} \
-             WHERE id = :w_id RETURNING {WORKFLOW_COLUMNS};\n\
-             INSERT INTO fsm_transitions (id, entity_id, entity_type, from_state, to_state, \
-             transition_event, transition_data) VALUES (gen_random_uuid(), :w_id, 'workflow', \
-             '{from}', '{to}', '{event}', '{{}}') ON CONFLICT (id) DO NOTHING RETURNING id, \
+            "WITH old AS (SELECT id, current_state, started_at, CASE WHEN {terminal} THEN \
+             GREATEST(now(), started_at) END AS completed_at FROM workflow_executions \
+             WHERE id = :w_id FOR UPDATE), moved AS (UPDATE workflow_executions SET \
+             current_state = '{to}', completed_at = old.completed_at, execution_time_ms = \
+             CASE WHEN old.completed_at IS NOT NULL THEN LEAST(floor(extract(epoch FROM \
+             old.completed_at - old.started_at) * 1000), 2147483647) END, error_message = \
+             COALESCE(NULL, workflow_executions.error_message) FROM old WHERE \
+             workflow_executions.id = old.id RETURNING workflow_executions.*, \
+             old.current_state AS from_state), recorded AS (INSERT INTO fsm_transitions (id, \
              entity_id, entity_type, from_state, to_state, transition_event, transition_data, \
-             created_at;\n\
-             COMMIT;\n"
+             created_at) SELECT gen_random_uuid(), id, 'workflow', from_state, current_state, \
+             '{event}', '{{}}', clock_timestamp() FROM moved RETURNING *) SELECT \
+             {QUALIFIED_WORKFLOW_COLUMNS}, {QUALIFIED_TRANSITION_COLUMNS} FROM moved AS \
+             workflow_executions, recorded AS fsm_transitions;\n"
         ));
-        from = to;
     }
     sql.push_str(
         "INSERT INTO metadata_stamps (id, workflow_id, file_hash, stamp_data, namespace) VALUES \
@@ -135,5 +143,5 @@ pub async fn run(
         median(&limit),
         Target::None,
     )
-    .with_note("27 statements per workflow; no target set")])
+    .with_note("11 statements per workflow; no target set")])
 }

@@ -6,7 +6,13 @@
 use std::{collections::HashMap, fmt::Write};
 
 use chrono::{DateTime, Utc};
-use diesel::{dsl::now, prelude::*, upsert::excluded};
+use diesel::{
+    migration::CREATE_MIGRATIONS_TABLE,
+    pg::Pg,
+    prelude::*,
+    query_builder::{AstPass, QueryFragment, QueryId},
+    sql_types::Text,
+};
 use sha2::{Digest, Sha256};
 
 use super::{connect::SyncPgConnection, history::table_exists, source::Script};
@@ -60,29 +66,47 @@ pub(crate) fn sha256_hex(text: &str) -> String {
         })
 }
 
-/// Creates the checksum table if it is missing; call only under the migration lock.
-pub(crate) fn create_table(conn: &mut SyncPgConnection) -> QueryResult<()> {
-    diesel::connection::SimpleConnection::batch_execute(conn, CREATE_TABLE)
+/// Creates Diesel's bookkeeping table and ours if missing, in one round
+/// trip; call only under the migration lock.
+pub(crate) fn create_tables(conn: &mut SyncPgConnection) -> QueryResult<()> {
+    let both = format!("{CREATE_MIGRATIONS_TABLE};\n{CREATE_TABLE}");
+    diesel::connection::SimpleConnection::batch_execute(conn, &both)
 }
 
 /// Records `script`'s checksum, replacing one left by an earlier application.
 pub(crate) fn record(conn: &mut SyncPgConnection, script: &Script) -> QueryResult<()> {
-    diesel::insert_into(checksums::table)
-        .values((
-            checksums::version.eq(&script.version),
-            checksums::dir_name.eq(&script.dir_name),
-            checksums::sha256.eq(&script.checksum),
-            checksums::applied_at.eq(now),
-        ))
-        .on_conflict(checksums::version)
-        .do_update()
-        .set((
-            checksums::dir_name.eq(excluded(checksums::dir_name)),
-            checksums::sha256.eq(excluded(checksums::sha256)),
-            checksums::applied_at.eq(excluded(checksums::applied_at)),
-        ))
-        .execute(conn)
-        .map(drop)
+    Record(script).execute(conn).map(drop)
+}
+
+/// `INSERT … ON CONFLICT (version) DO UPDATE` of one checksum, written out
+/// because Diesel never caches an upsert's `DO UPDATE SET`; this one is
+/// prepared once per run, not once per migration.
+struct Record<'a>(&'a Script);
+
+impl QueryId for Record<'_> {
+    type QueryId = Record<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl<Conn> RunQueryDsl<Conn> for Record<'_> {}
+
+impl QueryFragment<Pg> for Record<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql(
+            "INSERT INTO __bridge_migration_checksums (version, dir_name, sha256, applied_at) \
+             VALUES (",
+        );
+        out.push_bind_param::<Text, _>(&self.0.version)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(&self.0.dir_name)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(&self.0.checksum)?;
+        out.push_sql(
+            ", now()) ON CONFLICT (version) DO UPDATE SET dir_name = excluded.dir_name, \
+             sha256 = excluded.sha256, applied_at = excluded.applied_at",
+        );
+        Ok(())
+    }
 }
 
 /// Forgets the checksum of a reverted migration.

@@ -7,10 +7,13 @@
 
 use std::fmt;
 
-use diesel::{prelude::*, sql_types::BigInt};
+use diesel::{
+    prelude::*,
+    sql_types::{Array, BigInt, Text},
+};
 use serde::Serialize;
 
-use super::{connect::SyncPgConnection, history::table_exists, source::Script};
+use super::{connect::SyncPgConnection, source::Script};
 
 /// A table a revert would drop, and its rows at the time of asking.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -31,33 +34,64 @@ impl fmt::Display for TableRows {
 }
 
 #[derive(QueryableByName)]
+struct Name {
+    #[diesel(sql_type = Text)]
+    name: String,
+}
+
+#[derive(QueryableByName)]
 struct Count {
     #[diesel(sql_type = BigInt)]
     rows: i64,
 }
 
 /// Every existing table the `down.sql` of `scripts` drops, with its row count.
+///
+/// Two queries whatever the number of tables: which of them exist, then all
+/// their counts.
 pub(crate) fn tables_dropped(
     conn: &mut SyncPgConnection,
     scripts: &[&Script],
 ) -> QueryResult<Vec<TableRows>> {
-    let mut tables: Vec<String> = Vec::new();
+    let mut named: Vec<String> = Vec::new();
     for script in scripts {
         for table in dropped_tables(script.down_sql.as_deref().unwrap_or_default()) {
-            if !tables.contains(&table) {
-                tables.push(table);
+            if !named.contains(&table) {
+                named.push(table);
             }
         }
     }
-    let mut counted = Vec::new();
-    for table in tables {
-        if table_exists(conn, &table)? {
-            let sql = format!("SELECT count(*) AS rows FROM {table}");
-            let rows = diesel::sql_query(sql).get_result::<Count>(conn)?.rows;
-            counted.push(TableRows { table, rows });
-        }
+    if named.is_empty() {
+        return Ok(Vec::new());
     }
-    Ok(counted)
+    let existing: Vec<String> = diesel::sql_query(
+        "SELECT name FROM unnest($1) WITH ORDINALITY AS t(name, n) \
+         WHERE to_regclass(name) IS NOT NULL ORDER BY n",
+    )
+    .bind::<Array<Text>, _>(&named)
+    .load::<Name>(conn)?
+    .into_iter()
+    .map(|row| row.name)
+    .collect();
+    if existing.is_empty() {
+        return Ok(Vec::new());
+    }
+    let counts = existing
+        .iter()
+        .enumerate()
+        .map(|(n, table)| format!("SELECT {n} AS n, count(*) AS rows FROM {table}"))
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ");
+    let counts = diesel::sql_query(format!("SELECT rows FROM ({counts}) AS c ORDER BY n"))
+        .load::<Count>(conn)?;
+    Ok(existing
+        .into_iter()
+        .zip(counts)
+        .map(|(table, count)| TableRows {
+            table,
+            rows: count.rows,
+        })
+        .collect())
 }
 
 /// The tables named by the `DROP TABLE` statements of `sql`, as written.

@@ -1,7 +1,9 @@
 //! The public operations: setup, up, down, redo and status.
 
+use diesel_async::async_connection_wrapper::BlockOn;
+
 use super::{
-    connect::{connect, create_database},
+    connect::{connect, create_database, on_own_runtime, ThisThread},
     error::MigrateError,
     options::{Mode, Options, Target},
     plan,
@@ -95,28 +97,29 @@ impl Migrator {
 
     /// Every migration of the source and the database, with its state; takes no lock.
     pub async fn status(&self) -> Result<Status> {
-        let conn = connect(&self.options).await?;
-        let source = self.options.source.clone();
-        tokio::task::spawn_blocking(move || Session::unlocked(conn, source.load()?).status())
-            .await?
+        let options = self.options.clone();
+        on_own_runtime(move || {
+            let conn = ThisThread.block_on(connect(&options))?;
+            Session::unlocked(conn, options.source.load()?).status()
+        })
+        .await
     }
 
-    /// Connects, then runs `work` on the blocking pool with the migration lock held.
+    /// Connects and runs `work` on a blocking thread with the migration lock held.
     async fn locked<R, T, F>(&self, mut reporter: R, work: F) -> Result<T>
     where
         R: Reporter,
         T: Send + 'static,
         F: FnOnce(&mut Session, &mut R) -> Result<T> + Send + 'static,
     {
-        let conn = connect(&self.options).await?;
-        let source = self.options.source.clone();
-        let lock_timeout = self.options.lock_timeout;
-        tokio::task::spawn_blocking(move || {
-            let scripts = source.load()?;
-            let mut session = Session::lock(conn, scripts, lock_timeout)?;
+        let options = self.options.clone();
+        on_own_runtime(move || {
+            let conn = ThisThread.block_on(connect(&options))?;
+            let scripts = options.source.load()?;
+            let mut session = Session::lock(conn, scripts, options.lock_timeout)?;
             work(&mut session, &mut reporter)
         })
-        .await?
+        .await
     }
 }
 

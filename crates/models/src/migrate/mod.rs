@@ -16,8 +16,9 @@
 //!   (the data guard).
 //!
 //! The connection is a blocking [`AsyncConnectionWrapper`](diesel_async::async_connection_wrapper::AsyncConnectionWrapper)
-//! driven inside `spawn_blocking`, so every public operation is `async` and
-//! needs a multi-threaded Tokio runtime.
+//! on a blocking thread with a current-thread runtime of its own (queries and
+//! the connection's I/O on one thread), so every public operation is `async`
+//! and needs a Tokio runtime with its blocking pool.
 //!
 //! ```no_run
 //! # async fn start() -> Result<(), bridge_models::migrate::MigrateError> {

@@ -2,7 +2,12 @@
 
 use std::time::{Duration, Instant};
 
-use diesel::{migration::MigrationConnection, Connection};
+use diesel::{
+    connection::BoxableConnection,
+    migration::{Migration, MigrationMetadata, MigrationName},
+    pg::Pg,
+    Connection,
+};
 use diesel_async::AsyncPgConnection;
 use diesel_migrations::MigrationHarness;
 
@@ -74,9 +79,9 @@ impl Session {
 
     /// Creates Diesel's bookkeeping table and ours if missing.
     pub fn prepare_bookkeeping(&mut self) -> Result<()> {
-        let context = "creating the migration bookkeeping tables";
-        self.conn.setup().map_err(MigrateError::database(context))?;
-        checksum::create_table(&mut self.conn).map_err(MigrateError::database(context))
+        checksum::create_tables(&mut self.conn).map_err(MigrateError::database(
+            "creating the migration bookkeeping tables",
+        ))
     }
 
     /// Runs script `index` in `direction`, in its own transaction unless it opts out.
@@ -99,17 +104,51 @@ fn step(
     script: &Script,
     direction: Direction,
 ) -> Result<(), StepError> {
+    let migration = InSessionTransaction(script.runnable());
     match direction {
         Direction::Up => {
-            conn.run_migration(script.runnable())?;
+            conn.run_migration(&migration)?;
             checksum::record(conn, script)?;
         }
         Direction::Down => {
-            conn.revert_migration(script.runnable())?;
+            conn.revert_migration(&migration)?;
             checksum::forget(conn, &script.version)?;
         }
     }
     Ok(())
+}
+
+/// A migration that Diesel's harness runs and records without a transaction
+/// of its own: [`Session::run`] has already opened the one that also covers
+/// the checksum, so the harness's would only be a savepoint, two more round
+/// trips per migration.
+struct InSessionTransaction<'a>(&'a dyn Migration<Pg>);
+
+/// Metadata saying "no transaction of your own".
+struct NoOwnTransaction;
+
+impl MigrationMetadata for NoOwnTransaction {
+    fn run_in_transaction(&self) -> bool {
+        false
+    }
+}
+
+impl Migration<Pg> for InSessionTransaction<'_> {
+    fn run(&self, conn: &mut dyn BoxableConnection<Pg>) -> diesel::migration::Result<()> {
+        self.0.run(conn)
+    }
+
+    fn revert(&self, conn: &mut dyn BoxableConnection<Pg>) -> diesel::migration::Result<()> {
+        self.0.revert(conn)
+    }
+
+    fn metadata(&self) -> &dyn MigrationMetadata {
+        &NoOwnTransaction
+    }
+
+    fn name(&self) -> &dyn MigrationName {
+        self.0.name()
+    }
 }
 
 fn failed(
