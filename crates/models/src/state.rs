@@ -3,7 +3,7 @@
 //!
 //! Each enum maps to `TEXT`/`VARCHAR` through Diesel's `ToSql`/`FromSql`, so
 //! Rust can only write a documented value, and a value read back that this
-//! crate does not know fails with [`Error::UnexpectedValue`](crate::Error::UnexpectedValue)
+//! crate does not know fails with [`Error::UnexpectedValue`]
 //! naming it.
 
 use std::{fmt, io::Write, str::FromStr};
