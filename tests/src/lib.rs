@@ -2,6 +2,7 @@
 //!
 //! The tests themselves live in `tests/`, one file per area.
 
+pub use bridge_testkit::execute as exec;
 use bridge_testkit::SyncPgConnection;
 use diesel::{
     result::{DatabaseErrorKind, Error},
@@ -137,11 +138,4 @@ fn kind_name(kind: &DatabaseErrorKind) -> &'static str {
         DatabaseErrorKind::NotNullViolation => "not null",
         _ => "other",
     }
-}
-
-/// Runs `sql`, which must succeed, and returns the affected row count.
-pub fn exec(conn: &mut SyncPgConnection, sql: &str) -> usize {
-    diesel::sql_query(sql)
-        .execute(conn)
-        .unwrap_or_else(|err| panic!("{sql}: {err}"))
 }

@@ -38,14 +38,20 @@ pub(crate) fn with_server<T: Send>(f: impl FnOnce(&mut SyncPgConnection) -> T + 
     })
 }
 
+/// Runs `sql`, which must succeed, and returns the affected row count.
+pub fn execute(conn: &mut SyncPgConnection, sql: &str) -> usize {
+    diesel::sql_query(sql)
+        .execute(conn)
+        .unwrap_or_else(|err| panic!("{sql}: {err}"))
+}
+
 /// Creates database `name`, cloned from `template` when given.
 pub(crate) fn create_database(name: &str, template: Option<&str>) {
     let sql = match template {
         Some(template) => format!(r#"CREATE DATABASE "{name}" TEMPLATE "{template}""#),
         None => format!(r#"CREATE DATABASE "{name}""#),
     };
-    with_server(|conn| diesel::sql_query(&sql).execute(conn))
-        .unwrap_or_else(|err| panic!("{sql}: {err}"));
+    with_server(|conn| execute(conn, &sql));
 }
 
 /// Drops database `name`, ending any session still connected to it.

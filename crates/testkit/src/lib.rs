@@ -22,7 +22,7 @@ use bridge_models::{Db, DbConfig};
 use diesel::Connection;
 use diesel_async::{async_connection_wrapper::AsyncConnectionWrapper, AsyncPgConnection};
 
-pub use admin::server_url;
+pub use admin::{execute, server_url};
 
 /// A blocking connection, for tests that run outside an async runtime.
 pub type SyncPgConnection = AsyncConnectionWrapper<AsyncPgConnection>;

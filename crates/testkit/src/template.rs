@@ -49,12 +49,7 @@ struct IsTemplate {
 /// Creates and migrates `name` unless a finished template exists; test
 /// processes running in parallel wait on an advisory lock for the first one.
 fn create_template_once(conn: &mut SyncPgConnection, name: &str) {
-    let run = |conn: &mut SyncPgConnection, sql: &str| {
-        diesel::sql_query(sql)
-            .execute(conn)
-            .unwrap_or_else(|err| panic!("{sql}: {err}"));
-    };
-    run(
+    admin::execute(
         conn,
         &format!("SELECT pg_advisory_lock({TEMPLATE_LOCK_KEY})"),
     );
@@ -66,18 +61,18 @@ fn create_template_once(conn: &mut SyncPgConnection, name: &str) {
     .is_some_and(|row| row.is_template);
     if !finished {
         // A template left half-made by a crashed run is rebuilt from scratch.
-        run(
+        admin::execute(
             conn,
             &format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#),
         );
-        run(conn, &format!(r#"CREATE DATABASE "{name}""#));
+        admin::execute(conn, &format!(r#"CREATE DATABASE "{name}""#));
         migrate(name);
-        run(
+        admin::execute(
             conn,
             &format!(r#"ALTER DATABASE "{name}" IS_TEMPLATE true"#),
         );
     }
-    run(
+    admin::execute(
         conn,
         &format!("SELECT pg_advisory_unlock({TEMPLATE_LOCK_KEY})"),
     );
