@@ -10,7 +10,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::{
-    batch::{self, column, UnnestInsert},
+    batch::{self, column, unnest, UnnestInsert},
     error::Result,
     insert::{insert_or_stored, keyed, Keyed},
     paging::{older_than, Cursor, Keyset, Page, PageRequest},
@@ -77,9 +77,9 @@ pub struct NewFsmTransition {
 keyed!(FsmTransition, fsm_transitions, "fsm transition");
 
 impl UnnestInsert for FsmTransition {
-    const INSERT_SELECT: &'static str = "INSERT INTO fsm_transitions (id, entity_id, entity_type, \
-        from_state, to_state, transition_event, transition_data, created_at) \
-        SELECT *, clock_timestamp() FROM unnest(";
+    const INSERT_SELECT: &'static str = "INSERT INTO fsm_transitions (created_at, id, entity_id, \
+        entity_type, from_state, to_state, transition_event, transition_data) \
+        SELECT clock_timestamp(), ";
 }
 
 impl Keyset for FsmTransition {
@@ -114,16 +114,22 @@ impl FsmTransition {
         new: &[NewFsmTransition],
     ) -> Result<Vec<Self>> {
         let (ids, all_generated) = batch::ids(new, |row| row.id);
-        let arrays = (
-            ids.as_slice().into_sql::<Array<sql_types::Uuid>>(),
-            column(new, |row| row.entity_id).into_sql::<Array<sql_types::Uuid>>(),
-            column(new, |row| row.entity_type.as_str()).into_sql::<Array<Text>>(),
-            column(new, |row| row.from_state.as_deref()).into_sql::<Array<Nullable<Text>>>(),
-            column(new, |row| row.to_state.as_str()).into_sql::<Array<Text>>(),
-            column(new, |row| row.transition_event.as_str()).into_sql::<Array<Text>>(),
-            column(new, |row| &row.transition_data).into_sql::<Array<Jsonb>>(),
-        );
-        batch::append(conn, &ids, all_generated, arrays).await
+        batch::append(conn, &ids, all_generated, unnest_arrays(&ids, new)).await
+    }
+
+    /// Records many transitions in one statement without reading them back;
+    /// how many were new.
+    ///
+    /// For bulk writers that do not need the stored rows: it is
+    /// [`append_many`](Self::append_many) without `RETURNING`, atomic the
+    /// same way. Rows whose id already existed (a redelivery) are skipped and
+    /// not counted.
+    pub async fn ingest_many(
+        conn: &mut AsyncPgConnection,
+        new: &[NewFsmTransition],
+    ) -> Result<usize> {
+        let (ids, all_generated) = batch::ids(new, |row| row.id);
+        batch::ingest::<Self, _>(conn, new.len(), all_generated, unnest_arrays(&ids, new)).await
     }
 
     /// Every transition of `entity_id`, oldest first.
@@ -151,4 +157,17 @@ impl FsmTransition {
         }
         Ok(Page::from_rows(query.load(conn).await?, page))
     }
+}
+
+/// The columns of `new`, ids `ids`, as one array bind each, in table order.
+fn unnest_arrays<'a>(ids: &'a [Uuid], new: &'a [NewFsmTransition]) -> impl batch::Arrays + 'a {
+    (
+        unnest(ids.into_sql::<Array<sql_types::Uuid>>()),
+        unnest(column(new, |row| row.entity_id).into_sql::<Array<sql_types::Uuid>>()),
+        unnest(column(new, |row| row.entity_type.as_str()).into_sql::<Array<Text>>()),
+        unnest(column(new, |row| row.from_state.as_deref()).into_sql::<Array<Nullable<Text>>>()),
+        unnest(column(new, |row| row.to_state.as_str()).into_sql::<Array<Text>>()),
+        unnest(column(new, |row| row.transition_event.as_str()).into_sql::<Array<Text>>()),
+        unnest(column(new, |row| &row.transition_data).into_sql::<Array<Jsonb>>()),
+    )
 }

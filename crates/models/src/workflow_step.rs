@@ -10,7 +10,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::{
-    batch::{self, column, UnnestInsert},
+    batch::{self, column, unnest, UnnestInsert},
     error::{Error, Result},
     insert::{insert_or_stored, keyed, Keyed},
     state::StepStatus,
@@ -85,7 +85,7 @@ keyed!(WorkflowStep, workflow_steps, "workflow step");
 
 impl UnnestInsert for WorkflowStep {
     const INSERT_SELECT: &'static str = "INSERT INTO workflow_steps (id, workflow_id, step_name, \
-        step_order, status, execution_time_ms, step_data, error_message) SELECT * FROM unnest(";
+        step_order, status, execution_time_ms, step_data, error_message) SELECT ";
 }
 
 impl NewWorkflowStep {
@@ -149,17 +149,22 @@ impl WorkflowStep {
         new: &[NewWorkflowStep],
     ) -> Result<Vec<Self>> {
         let (ids, all_generated) = batch::ids(new, |row| row.id);
-        let arrays = (
-            ids.as_slice().into_sql::<Array<sql_types::Uuid>>(),
-            column(new, |row| row.workflow_id).into_sql::<Array<sql_types::Uuid>>(),
-            column(new, |row| row.step_name.as_str()).into_sql::<Array<Text>>(),
-            column(new, |row| row.step_order).into_sql::<Array<Integer>>(),
-            column(new, |row| row.status).into_sql::<Array<Text>>(),
-            column(new, |row| row.execution_time_ms).into_sql::<Array<Nullable<Integer>>>(),
-            column(new, |row| &row.step_data).into_sql::<Array<Jsonb>>(),
-            column(new, |row| row.error_message.as_deref()).into_sql::<Array<Nullable<Text>>>(),
-        );
-        batch::append(conn, &ids, all_generated, arrays).await
+        batch::append(conn, &ids, all_generated, unnest_arrays(&ids, new)).await
+    }
+
+    /// Appends many steps in one statement without reading them back; how
+    /// many were new.
+    ///
+    /// For bulk writers that do not need the stored rows: it is
+    /// [`append_many`](Self::append_many) without `RETURNING`, atomic the
+    /// same way. Rows whose id already existed (a redelivery) are skipped and
+    /// not counted.
+    pub async fn ingest_many(
+        conn: &mut AsyncPgConnection,
+        new: &[NewWorkflowStep],
+    ) -> Result<usize> {
+        let (ids, all_generated) = batch::ids(new, |row| row.id);
+        batch::ingest::<Self, _>(conn, new.len(), all_generated, unnest_arrays(&ids, new)).await
     }
 
     /// Applies `changes` to step `id` and returns the updated row.
@@ -192,4 +197,18 @@ impl WorkflowStep {
             .load(conn)
             .await?)
     }
+}
+
+/// The columns of `new`, ids `ids`, as one array bind each, in table order.
+fn unnest_arrays<'a>(ids: &'a [Uuid], new: &'a [NewWorkflowStep]) -> impl batch::Arrays + 'a {
+    (
+        unnest(ids.into_sql::<Array<sql_types::Uuid>>()),
+        unnest(column(new, |row| row.workflow_id).into_sql::<Array<sql_types::Uuid>>()),
+        unnest(column(new, |row| row.step_name.as_str()).into_sql::<Array<Text>>()),
+        unnest(column(new, |row| row.step_order).into_sql::<Array<Integer>>()),
+        unnest(column(new, |row| row.status).into_sql::<Array<Text>>()),
+        unnest(column(new, |row| row.execution_time_ms).into_sql::<Array<Nullable<Integer>>>()),
+        unnest(column(new, |row| &row.step_data).into_sql::<Array<Jsonb>>()),
+        unnest(column(new, |row| row.error_message.as_deref()).into_sql::<Array<Nullable<Text>>>()),
+    )
 }
