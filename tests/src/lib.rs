@@ -1,4 +1,5 @@
-//! Helpers shared by the integration tests: catalog read-outs and error probes.
+//! Helpers shared by the integration tests: catalog read-outs, error probes
+//! and error assertions.
 //!
 //! The tests themselves live in `tests/`, one file per area.
 
@@ -137,5 +138,21 @@ fn kind_name(kind: &DatabaseErrorKind) -> &'static str {
         DatabaseErrorKind::ForeignKeyViolation => "foreign key",
         DatabaseErrorKind::NotNullViolation => "not null",
         _ => "other",
+    }
+}
+
+/// Asserts `result` failed on constraint `name` of class `kind`.
+pub fn assert_violates<T: std::fmt::Debug>(
+    result: bridge_models::Result<T>,
+    kind: bridge_models::ConstraintKind,
+    name: &str,
+) {
+    match result {
+        Err(bridge_models::Error::ConstraintViolation {
+            kind: actual_kind,
+            constraint,
+            ..
+        }) => assert_eq!((actual_kind, constraint.as_str()), (kind, name)),
+        other => panic!("expected a violation of {name}, got {other:?}"),
     }
 }

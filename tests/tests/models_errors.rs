@@ -5,22 +5,9 @@ use bridge_models::{
     NewWorkflowExecution, NewWorkflowStep, Result, WorkflowExecution, WorkflowStep,
 };
 use bridge_testkit::TestDatabase;
+use bridge_tests::assert_violates;
 use serde_json::json;
 use uuid::Uuid;
-
-/// Asserts `result` failed on constraint `name` of class `kind`.
-fn assert_violates<T: std::fmt::Debug>(result: Result<T>, kind: ConstraintKind, name: &str) {
-    match result {
-        Err(Error::ConstraintViolation {
-            kind: actual_kind,
-            constraint,
-            ..
-        }) => {
-            assert_eq!((actual_kind, constraint.as_str()), (kind, name));
-        }
-        other => panic!("expected a violation of {name}, got {other:?}"),
-    }
-}
 
 fn new_workflow() -> NewWorkflowExecution {
     NewWorkflowExecution::new(Uuid::new_v4(), "metadata_stamping", "tenant-a")
