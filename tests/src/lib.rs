@@ -156,3 +156,30 @@ pub fn assert_violates<T: std::fmt::Debug>(
         other => panic!("expected a violation of {name}, got {other:?}"),
     }
 }
+
+/// Rows the model tests write.
+pub mod fixtures {
+    use bridge_models::{NewFsmTransition, NewWorkflowExecution, Result, WorkflowExecution};
+    use diesel_async::AsyncPgConnection;
+    use serde_json::json;
+    use uuid::Uuid;
+
+    /// A new workflow of type `metadata_stamping` in namespace `tenant-a`.
+    pub async fn workflow(conn: &mut AsyncPgConnection) -> Result<WorkflowExecution> {
+        let new = NewWorkflowExecution::new(Uuid::new_v4(), "metadata_stamping", "tenant-a");
+        WorkflowExecution::create(conn, &new).await
+    }
+
+    /// The `n`-th transition of `entity_id`: `S{n-1}` to `S{n}`, data `{"n": n}`.
+    pub fn new_transition(entity_id: Uuid, n: usize) -> NewFsmTransition {
+        NewFsmTransition {
+            id: None,
+            entity_id,
+            entity_type: "bridge_state".into(),
+            from_state: (n > 0).then(|| format!("S{}", n - 1)),
+            to_state: format!("S{n}"),
+            transition_event: format!("event-{n}"),
+            transition_data: json!({"n": n}),
+        }
+    }
+}

@@ -1,4 +1,4 @@
-//! Errors: constraint violations name their constraint, over-long text is an invalid value, failed batches write nothing, lookups say what was not found.
+//! Errors: constraint violations name their constraint, over-long text is an invalid value, failed batches (appends and ingests) write nothing, lookups say what was not found.
 
 use bridge_models::{
     ConstraintKind, Error, FsmTransition, MetadataStamp, NewFsmTransition, NewMetadataStamp,
@@ -38,7 +38,9 @@ async fn rows_pointing_at_a_missing_workflow_violate_their_foreign_keys() -> Res
     let conn = &mut db.conn().await?;
     let missing = Uuid::now_v7();
 
-    let step = WorkflowStep::append(conn, &NewWorkflowStep::new(missing, "validation", 0)).await;
+    let orphan = NewWorkflowStep::new(missing, "validation", 0);
+    let step = WorkflowStep::append(conn, &orphan).await;
+    let ingested = WorkflowStep::ingest_many(conn, &[orphan]).await;
     let stamp = NewMetadataStamp {
         id: None,
         workflow_id: Some(missing),
@@ -50,6 +52,11 @@ async fn rows_pointing_at_a_missing_workflow_violate_their_foreign_keys() -> Res
 
     assert_violates(
         step,
+        ConstraintKind::ForeignKey,
+        "workflow_steps_workflow_id_fkey",
+    );
+    assert_violates(
+        ingested,
         ConstraintKind::ForeignKey,
         "workflow_steps_workflow_id_fkey",
     );
@@ -91,21 +98,21 @@ async fn a_batch_with_one_bad_row_writes_nothing() -> Result<()> {
     let db = test_db.db().await?;
     let conn = &mut db.conn().await?;
     let workflow = WorkflowExecution::create(conn, &new_workflow()).await?;
+    let batch = [
+        NewWorkflowStep::new(workflow.id, "validation", 0),
+        NewWorkflowStep::new(workflow.id, "hash_generation", -1),
+    ];
 
-    let result = WorkflowStep::append_many(
-        conn,
-        &[
-            NewWorkflowStep::new(workflow.id, "validation", 0),
-            NewWorkflowStep::new(workflow.id, "hash_generation", -1),
-        ],
-    )
-    .await;
+    let appended = WorkflowStep::append_many(conn, &batch).await;
+    let ingested = WorkflowStep::ingest_many(conn, &batch).await;
 
-    assert_violates(
-        result,
-        ConstraintKind::Check,
-        "workflow_steps_step_order_check",
-    );
+    for result in [appended.map(|rows| rows.len()), ingested] {
+        assert_violates(
+            result,
+            ConstraintKind::Check,
+            "workflow_steps_step_order_check",
+        );
+    }
     assert!(WorkflowStep::list_for_workflow(conn, workflow.id)
         .await?
         .is_empty());
@@ -155,15 +162,16 @@ async fn a_transition_batch_with_text_too_long_fails_whole_as_an_invalid_value()
         transition_data: json!({}),
     };
 
-    let result = FsmTransition::append_many(
-        conn,
-        &[transition("PENDING".into()), transition("x".repeat(51))],
-    )
-    .await;
+    let batch = [transition("PENDING".into()), transition("x".repeat(51))];
 
-    match result {
-        Err(Error::InvalidValue(message)) => assert!(message.contains("too long"), "{message}"),
-        other => panic!("expected InvalidValue, got {other:?}"),
+    let appended = FsmTransition::append_many(conn, &batch).await;
+    let ingested = FsmTransition::ingest_many(conn, &batch).await;
+
+    for result in [appended.map(|rows| rows.len()), ingested] {
+        match result {
+            Err(Error::InvalidValue(message)) => assert!(message.contains("too long"), "{message}"),
+            other => panic!("expected InvalidValue, got {other:?}"),
+        }
     }
     assert!(FsmTransition::history(conn, entity).await?.is_empty());
     Ok(())

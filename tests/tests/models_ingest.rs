@@ -1,31 +1,14 @@
-//! Batch ingests (`ingest_many`): rows stored as given and in order, counts of new rows, redeliveries skipped, failed batches write nothing.
+//! Batch ingests (`ingest_many`): rows stored as given and in order, counts of new rows, redeliveries skipped.
+//!
+//! Failed ingests are tested beside failed appends in `models_errors.rs`.
 
 use bridge_models::{
-    batch, ConstraintKind, Error, FsmTransition, NewFsmTransition, NewWorkflowExecution,
-    NewWorkflowStep, Result, StepStatus, WorkflowExecution, WorkflowStep,
+    batch, FsmTransition, NewFsmTransition, NewWorkflowStep, Result, StepStatus, WorkflowStep,
 };
 use bridge_testkit::TestDatabase;
-use bridge_tests::assert_violates;
-use diesel_async::AsyncPgConnection;
+use bridge_tests::fixtures::{new_transition, workflow};
 use serde_json::json;
 use uuid::Uuid;
-
-fn new_transition(entity_id: Uuid, n: usize) -> NewFsmTransition {
-    NewFsmTransition {
-        id: None,
-        entity_id,
-        entity_type: "bridge_state".into(),
-        from_state: (n > 0).then(|| format!("S{}", n - 1)),
-        to_state: format!("S{n}"),
-        transition_event: format!("event-{n}"),
-        transition_data: json!({"n": n, "tags": ["a", "b"]}),
-    }
-}
-
-async fn workflow(conn: &mut AsyncPgConnection) -> Result<WorkflowExecution> {
-    let new = NewWorkflowExecution::new(Uuid::new_v4(), "metadata_stamping", "tenant-a");
-    WorkflowExecution::create(conn, &new).await
-}
 
 /// The caller's half of a stored transition, to compare with what was ingested.
 fn as_new(stored: &FsmTransition) -> NewFsmTransition {
@@ -121,100 +104,17 @@ async fn ingesting_steps_stores_every_field() -> Result<()> {
     let listed = WorkflowStep::list_for_workflow(conn, workflow.id).await?;
     let read_back: Vec<_> = listed
         .iter()
-        .map(|s| {
-            (
-                s.workflow_id,
-                s.step_name.as_str(),
-                s.step_order,
-                s.status,
-                s.execution_time_ms,
-                &s.step_data,
-                s.error_message.as_deref(),
-            )
+        .map(|s| NewWorkflowStep {
+            id: None,
+            workflow_id: s.workflow_id,
+            step_name: s.step_name.clone(),
+            step_order: s.step_order,
+            status: s.status,
+            execution_time_ms: s.execution_time_ms,
+            step_data: s.step_data.clone(),
+            error_message: s.error_message.clone(),
         })
         .collect();
-    let given: Vec<_> = new
-        .iter()
-        .map(|s| {
-            (
-                s.workflow_id,
-                s.step_name.as_str(),
-                s.step_order,
-                s.status,
-                s.execution_time_ms,
-                &s.step_data,
-                s.error_message.as_deref(),
-            )
-        })
-        .collect();
-    assert_eq!(read_back, given);
-    Ok(())
-}
-
-#[tokio::test]
-async fn a_step_ingest_with_one_bad_row_writes_nothing() -> Result<()> {
-    let test_db = TestDatabase::migrated();
-    let db = test_db.db().await?;
-    let conn = &mut db.conn().await?;
-    let workflow = workflow(conn).await?;
-
-    let result = WorkflowStep::ingest_many(
-        conn,
-        &[
-            NewWorkflowStep::new(workflow.id, "validation", 0),
-            NewWorkflowStep::new(workflow.id, "hash_generation", -1),
-        ],
-    )
-    .await;
-
-    assert_violates(
-        result,
-        ConstraintKind::Check,
-        "workflow_steps_step_order_check",
-    );
-    assert!(WorkflowStep::list_for_workflow(conn, workflow.id)
-        .await?
-        .is_empty());
-    Ok(())
-}
-
-#[tokio::test]
-async fn a_step_ingest_for_a_missing_workflow_names_the_foreign_key() -> Result<()> {
-    let test_db = TestDatabase::migrated();
-    let db = test_db.db().await?;
-    let conn = &mut db.conn().await?;
-
-    let result = WorkflowStep::ingest_many(
-        conn,
-        &[NewWorkflowStep::new(Uuid::now_v7(), "validation", 0)],
-    )
-    .await;
-
-    assert_violates(
-        result,
-        ConstraintKind::ForeignKey,
-        "workflow_steps_workflow_id_fkey",
-    );
-    Ok(())
-}
-
-#[tokio::test]
-async fn a_transition_ingest_with_text_too_long_fails_whole_as_an_invalid_value() -> Result<()> {
-    let test_db = TestDatabase::migrated();
-    let db = test_db.db().await?;
-    let conn = &mut db.conn().await?;
-    let entity = Uuid::new_v4();
-    let too_long = NewFsmTransition {
-        to_state: "x".repeat(51),
-        ..new_transition(entity, 1)
-    };
-
-    let result = FsmTransition::ingest_many(conn, &[new_transition(entity, 0), too_long]).await;
-
-    match result {
-        Err(Error::InvalidValue(message)) => assert!(message.contains("too long"), "{message}"),
-        other => panic!("expected InvalidValue, got {other:?}"),
-    }
-    assert!(FsmTransition::history(conn, entity).await?.is_empty());
+    assert_eq!(read_back, new);
     Ok(())
 }

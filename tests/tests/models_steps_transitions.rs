@@ -6,31 +6,15 @@ use std::{
 };
 
 use bridge_models::{
-    batch, FsmTransition, NewFsmTransition, NewWorkflowExecution, NewWorkflowStep, PageRequest,
-    Result, StepStatus, WorkflowExecution, WorkflowStep, WorkflowStepChangeset,
+    batch, FsmTransition, NewFsmTransition, NewWorkflowStep, PageRequest, Result, StepStatus,
+    WorkflowStep, WorkflowStepChangeset,
 };
 use bridge_testkit::TestDatabase;
+use bridge_tests::fixtures::{new_transition, workflow};
 use diesel::connection::{Instrumentation, InstrumentationEvent};
-use diesel_async::{AsyncConnection, AsyncPgConnection};
+use diesel_async::AsyncConnection;
 use serde_json::json;
 use uuid::Uuid;
-
-async fn workflow(conn: &mut AsyncPgConnection) -> Result<WorkflowExecution> {
-    let new = NewWorkflowExecution::new(Uuid::new_v4(), "metadata_stamping", "tenant-a");
-    WorkflowExecution::create(conn, &new).await
-}
-
-fn new_transition(entity_id: Uuid, n: usize) -> NewFsmTransition {
-    NewFsmTransition {
-        id: None,
-        entity_id,
-        entity_type: "bridge_state".into(),
-        from_state: (n > 0).then(|| format!("S{}", n - 1)),
-        to_state: format!("S{n}"),
-        transition_event: format!("event-{n}"),
-        transition_data: json!({"n": n}),
-    }
-}
 
 #[tokio::test]
 async fn steps_appended_one_and_many_list_in_step_order() -> Result<()> {
