@@ -41,9 +41,9 @@ pub(crate) trait UnnestInsert: Keyed + diesel::Selectable<Pg> + Clone + 'static 
 }
 
 // `unnest` in the select list, one per array, walks the arrays in lockstep
-// without materialising them: about 20 % less server time for 1 000 rows
-// than `SELECT * FROM unnest($1, …)`, a function scan that first copies
-// every row into a tuplestore.
+// and streams the rows; `SELECT * FROM unnest($1, …)` is a function scan,
+// which first copies every row into a tuplestore (bench case 2 measures
+// both; see crates/bench/README.md).
 mod sql {
     diesel::define_sql_function! {
         /// PostgreSQL's `unnest(anyarray)`: one row per element, in order.

@@ -4,14 +4,13 @@
 
 use std::fmt::Write as _;
 
-use bridge_models::{Db, FsmTransition, NewFsmTransition};
+use bridge_models::{FsmTransition, NewFsmTransition};
 use uuid::Uuid;
 
-use super::single_append::new_transition;
+use super::{single_append::new_transition, writes::Writes};
 use crate::{
     direct::Direct,
-    measure::{median, throughput},
-    pgbench::{Pgbench, RunFor},
+    measure::median,
     report::{Row, Target, Unit},
     BenchResult, Context,
 };
@@ -73,11 +72,9 @@ impl BatchCall {
 }
 
 /// Rows per second of `call` with `size` rows per call, one task.
-async fn ours(ctx: &Context, pool: &Db, call: BatchCall, size: usize) -> BenchResult<f64> {
-    let pool = pool.clone();
-    throughput(1, ctx.scale.warmup, ctx.scale.duration, move |_, _| {
-        let pool = pool.clone();
-        async move {
+async fn ours(writes: &Writes<'_>, call: BatchCall, size: usize) -> BenchResult<f64> {
+    writes
+        .ours(1, move |pool| async move {
             let batch: Vec<NewFsmTransition> = (0..size).map(|_| new_transition()).collect();
             let mut conn = pool.conn().await?;
             match call {
@@ -89,35 +86,26 @@ async fn ours(ctx: &Context, pool: &Db, call: BatchCall, size: usize) -> BenchRe
                 }
             }
             Ok(size as u64)
-        }
-    })
-    .await
+        })
+        .await
 }
 
 /// Rows of case 2: for each batch size and each batch call, ours against
 /// pgbench and against COPY.
-pub async fn run(
-    ctx: &Context,
-    pool: &Db,
-    direct: &Direct,
-    pgbench: &Pgbench,
-) -> BenchResult<Vec<Row>> {
+pub async fn run(writes: &Writes<'_>) -> BenchResult<Vec<Row>> {
     let calls = [BatchCall::Append, BatchCall::Ingest];
     let mut rows = Vec::new();
     for size in [100usize, 1_000] {
         let mut figures = [Vec::new(), Vec::new()];
         let (mut multi, mut copy) = (Vec::new(), Vec::new());
         let script = pgbench_multi_insert(size);
-        for _ in 0..ctx.scale.rounds {
+        for _ in 0..writes.ctx.scale.rounds {
             for (call, figures) in calls.iter().zip(&mut figures) {
-                direct.reset_write_tables().await?;
-                figures.push(ours(ctx, pool, *call, size).await?);
+                figures.push(ours(writes, *call, size).await?);
             }
-            direct.reset_write_tables().await?;
-            let run = pgbench.run(&script, 1, RunFor::Time(ctx.scale.duration), false)?;
-            multi.push(run.tps * size as f64);
-            direct.reset_write_tables().await?;
-            copy.push(copy_throughput(ctx, direct, size).await?);
+            multi.push(writes.pgbench_tps(&script, 1).await? * size as f64);
+            writes.direct.reset_write_tables().await?;
+            copy.push(copy_throughput(writes.ctx, writes.direct, size).await?);
         }
         for (call, figures) in calls.iter().zip(&figures) {
             let case = format!("2 batch {}, {size} rows/call", call.name());

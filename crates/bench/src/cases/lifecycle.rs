@@ -8,12 +8,11 @@ use bridge_models::{
 };
 use uuid::Uuid;
 
+use super::writes::Writes;
 use crate::{
-    direct::Direct,
-    measure::{median, throughput},
-    pgbench::{Pgbench, RunFor},
+    measure::median,
     report::{Row, Target, Unit},
-    BenchResult, Context,
+    BenchResult,
 };
 
 /// Concurrent tasks (and pgbench clients).
@@ -110,30 +109,19 @@ fn pgbench_script() -> String {
 }
 
 /// The row of case 3.
-pub async fn run(
-    ctx: &Context,
-    pool: &Db,
-    direct: &Direct,
-    pgbench: &Pgbench,
-) -> BenchResult<Vec<Row>> {
+pub async fn run(writes: &Writes<'_>) -> BenchResult<Vec<Row>> {
     let script = pgbench_script();
     let (mut ours, mut limit) = (Vec::new(), Vec::new());
-    for _ in 0..ctx.scale.rounds {
-        direct.reset_write_tables().await?;
-        let pool = pool.clone();
+    for _ in 0..writes.ctx.scale.rounds {
         ours.push(
-            throughput(TASKS, ctx.scale.warmup, ctx.scale.duration, move |_, _| {
-                let pool = pool.clone();
-                async move {
+            writes
+                .ours(TASKS, |pool| async move {
                     life_cycle(&pool).await?;
                     Ok(1)
-                }
-            })
-            .await?,
+                })
+                .await?,
         );
-        direct.reset_write_tables().await?;
-        let run = pgbench.run(&script, TASKS, RunFor::Time(ctx.scale.duration), false)?;
-        limit.push(run.tps);
+        limit.push(writes.pgbench_tps(&script, TASKS).await?);
     }
     Ok(vec![Row::measured(
         "3 workflow life cycle, 8 tasks",

@@ -7,6 +7,7 @@ mod migrations;
 mod read_queries;
 mod reads_at_scale;
 mod single_append;
+mod writes;
 
 use bridge_testkit::TestDatabase;
 
@@ -65,20 +66,20 @@ async fn writes(ctx: &Context, db: &TestDatabase, report: &mut Report) -> BenchR
     if !pgbench.available() {
         return Err(format!("pgbench not runnable as {}", ctx.args.pgbench.display()).into());
     }
+    let writes = writes::Writes {
+        ctx,
+        pool: &pool,
+        direct: &direct,
+        pgbench: &pgbench,
+    };
     if ctx.args.runs_case(1) {
-        report
-            .rows
-            .extend(single_append::run(ctx, &pool, &direct, &pgbench).await?);
+        report.rows.extend(single_append::run(&writes).await?);
     }
     if ctx.args.runs_case(2) {
-        report
-            .rows
-            .extend(batch_append::run(ctx, &pool, &direct, &pgbench).await?);
+        report.rows.extend(batch_append::run(&writes).await?);
     }
     if ctx.args.runs_case(3) {
-        report
-            .rows
-            .extend(lifecycle::run(ctx, &pool, &direct, &pgbench).await?);
+        report.rows.extend(lifecycle::run(&writes).await?);
     }
     Ok(())
 }

@@ -1,15 +1,14 @@
 //! Case 1: one transition per call through the pool, against pgbench's
 //! single-row INSERT, at 1 and 8 concurrent tasks.
 
-use bridge_models::{Db, FsmTransition, NewFsmTransition};
+use bridge_models::{FsmTransition, NewFsmTransition};
 use uuid::Uuid;
 
+use super::writes::Writes;
 use crate::{
-    direct::Direct,
-    measure::{median, throughput},
-    pgbench::{Pgbench, RunFor},
+    measure::median,
     report::{Row, Target, Unit},
-    BenchResult, Context,
+    BenchResult,
 };
 
 /// The statement `FsmTransition::append` sends, with server-made ids.
@@ -33,37 +32,21 @@ pub(super) fn new_transition() -> NewFsmTransition {
 }
 
 /// Rows of case 1, one per concurrency.
-pub async fn run(
-    ctx: &Context,
-    pool: &Db,
-    direct: &Direct,
-    pgbench: &Pgbench,
-) -> BenchResult<Vec<Row>> {
+pub async fn run(writes: &Writes<'_>) -> BenchResult<Vec<Row>> {
     let mut rows = Vec::new();
     for tasks in [1, 8] {
         let (mut ours, mut limit) = (Vec::new(), Vec::new());
-        for _ in 0..ctx.scale.rounds {
-            direct.reset_write_tables().await?;
-            let pool = pool.clone();
+        for _ in 0..writes.ctx.scale.rounds {
             ours.push(
-                throughput(tasks, ctx.scale.warmup, ctx.scale.duration, move |_, _| {
-                    let pool = pool.clone();
-                    async move {
+                writes
+                    .ours(tasks, |pool| async move {
                         let mut conn = pool.conn().await?;
                         FsmTransition::append(&mut conn, &new_transition()).await?;
                         Ok(1)
-                    }
-                })
-                .await?,
+                    })
+                    .await?,
             );
-            direct.reset_write_tables().await?;
-            let run = pgbench.run(
-                PGBENCH_SINGLE_INSERT,
-                tasks,
-                RunFor::Time(ctx.scale.duration),
-                false,
-            )?;
-            limit.push(run.tps);
+            limit.push(writes.pgbench_tps(PGBENCH_SINGLE_INSERT, tasks).await?);
         }
         rows.push(Row::measured(
             format!(
