@@ -1,9 +1,12 @@
-//! The pool tells an unreachable server from an exhausted pool and never shows a password.
+//! The pool tells an unreachable server from an exhausted pool, never shows a
+//! password, and hands out idle connections in the configured order.
 
 use std::time::{Duration, Instant};
 
-use bridge_models::{Db, DbConfig, Error};
+use bridge_models::{CheckoutOrder, Db, DbConfig, Error};
 use bridge_testkit::TestDatabase;
+use diesel::{dsl::sql, select, sql_types::Integer};
+use diesel_async::RunQueryDsl;
 
 #[tokio::test]
 async fn a_closed_port_is_unreachable_within_the_connect_timeout() {
@@ -76,4 +79,49 @@ fn debug_output_of_the_config_hides_the_password() {
     let shown = format!("{config:?}");
     assert!(shown.contains("app:***@db"), "{shown}");
     assert!(!shown.contains("hunter2"), "{shown}");
+}
+
+/// The server process behind each of `checkouts` check-outs made one after
+/// another, from a pool of `order` that first opened three connections.
+async fn backends_in_turn(order: CheckoutOrder, checkouts: usize) -> Vec<i32> {
+    let test_db = TestDatabase::migrated();
+    let mut config = test_db.config();
+    config.max_connections = 3;
+    config.checkout_order = order;
+    let db = Db::connect(config)
+        .await
+        .expect("the test database answers");
+    let pid = || async {
+        let mut conn = db.conn().await.expect("a free connection");
+        select(sql::<Integer>("pg_backend_pid()"))
+            .get_result::<i32>(&mut conn)
+            .await
+            .expect("the server answers")
+    };
+    // Three connections checked out at once, then all idle.
+    let opened = futures_util::future::join_all((0..3).map(|_| db.conn())).await;
+    assert_eq!(opened.iter().filter(|conn| conn.is_ok()).count(), 3);
+    drop(opened);
+    let mut pids = Vec::new();
+    for _ in 0..checkouts {
+        pids.push(pid().await);
+    }
+    pids
+}
+
+#[tokio::test]
+async fn most_recently_used_checkout_keeps_reusing_one_connection() {
+    assert_eq!(CheckoutOrder::default(), CheckoutOrder::MostRecentlyUsed);
+    let pids = backends_in_turn(CheckoutOrder::MostRecentlyUsed, 6).await;
+    assert!(pids.iter().all(|pid| *pid == pids[0]), "{pids:?}");
+}
+
+#[tokio::test]
+async fn least_recently_used_checkout_rotates_over_every_connection() {
+    let pids = backends_in_turn(CheckoutOrder::LeastRecentlyUsed, 6).await;
+    assert_eq!(pids[..3], pids[3..], "the same rotation twice: {pids:?}");
+    let mut distinct = pids.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 3, "{pids:?}");
 }

@@ -42,6 +42,21 @@ pub struct Args {
     /// Check-out health test of the pool: `on`, `off`, or `default` (the models crate's choice).
     #[arg(long, value_name = "MODE", default_value = "default")]
     pub test_on_checkout: CheckoutTest,
+    /// Which idle connection the pool hands out: `mru` (most recently used),
+    /// `lru` (least recently used), or `default` (the models crate's choice).
+    #[arg(long, value_name = "ORDER", default_value = "default")]
+    pub checkout_order: Order,
+}
+
+/// Which idle connection the pool hands out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Order {
+    /// Keep the models crate's default.
+    Default,
+    /// The most recently used (a stack).
+    Mru,
+    /// The least recently used (a queue).
+    Lru,
 }
 
 /// Whether the pool tests connections on check-out.

@@ -15,12 +15,12 @@ mod sql_capture;
 
 use std::path::PathBuf;
 
-use bridge_models::{Db, DbConfig};
+use bridge_models::{CheckoutOrder, Db, DbConfig};
 use bridge_testkit::TestDatabase;
 use clap::Parser;
 
 use crate::{
-    args::{Args, CheckoutTest},
+    args::{Args, CheckoutTest, Order},
     scale::Scale,
 };
 
@@ -44,29 +44,36 @@ impl Context {
     }
 
     /// Pool settings for `db`: the models crate's defaults, except as the
-    /// command line overrides the check-out test.
+    /// command line overrides the check-out test and order.
     pub fn pool_config(&self, db: &TestDatabase) -> DbConfig {
-        let mut config = db.config();
+        self.override_pool(db.config())
+    }
+
+    fn override_pool(&self, mut config: DbConfig) -> DbConfig {
         match self.args.test_on_checkout {
             CheckoutTest::Default => {}
             CheckoutTest::On => config.test_on_checkout = true,
             CheckoutTest::Off => config.test_on_checkout = false,
+        }
+        match self.args.checkout_order {
+            Order::Default => {}
+            Order::Mru => config.checkout_order = CheckoutOrder::MostRecentlyUsed,
+            Order::Lru => config.checkout_order = CheckoutOrder::LeastRecentlyUsed,
         }
         config
     }
 
     /// The pool settings our side runs with, for the report header.
     pub fn pool_summary(&self) -> String {
-        let config = DbConfig::new("postgres://localhost/bench");
-        let test = match self.args.test_on_checkout {
-            CheckoutTest::Default => config.test_on_checkout,
-            CheckoutTest::On => true,
-            CheckoutTest::Off => false,
-        };
+        let config = self.override_pool(DbConfig::new("postgres://localhost/bench"));
         format!(
-            "bb8, max {} connections, SELECT 1 on check-out {}",
+            "bb8, max {} connections, SELECT 1 on check-out {}, check-out order {}",
             config.max_connections,
-            if test { "on" } else { "off" }
+            if config.test_on_checkout { "on" } else { "off" },
+            match config.checkout_order {
+                CheckoutOrder::MostRecentlyUsed => "most recently used",
+                CheckoutOrder::LeastRecentlyUsed => "least recently used",
+            }
         )
     }
 

@@ -31,6 +31,24 @@ pub struct DbConfig {
     /// only adds detection of a peer that vanished silently (a half-open TCP
     /// connection); turn it on where such network failures are expected.
     pub test_on_checkout: bool,
+    /// Which idle connection a check-out takes.
+    pub checkout_order: CheckoutOrder,
+}
+
+/// Which idle connection the pool hands out next.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CheckoutOrder {
+    /// The one returned last (a stack): a caller working alone keeps reusing
+    /// one warm connection and server process, and connections the load no
+    /// longer needs sit idle until they time out.
+    ///
+    /// The default: rotating over every pooled connection made 1 000-row
+    /// batch appends about 13 % slower (see the benchmark README).
+    #[default]
+    MostRecentlyUsed,
+    /// The one idle longest (a queue): every connection is used in turn,
+    /// which keeps all of them active, e.g. against idle timeouts in the network.
+    LeastRecentlyUsed,
 }
 
 impl std::fmt::Debug for DbConfig {
@@ -42,6 +60,7 @@ impl std::fmt::Debug for DbConfig {
             .field("connect_timeout", &self.connect_timeout)
             .field("checkout_timeout", &self.checkout_timeout)
             .field("test_on_checkout", &self.test_on_checkout)
+            .field("checkout_order", &self.checkout_order)
             .finish()
     }
 }
@@ -56,6 +75,7 @@ impl DbConfig {
             connect_timeout: Duration::from_secs(5),
             checkout_timeout: Duration::from_secs(30),
             test_on_checkout: false,
+            checkout_order: CheckoutOrder::default(),
         }
     }
 

@@ -17,7 +17,7 @@ pub mod workflow_execution;
 pub mod workflow_step;
 
 pub use bridge_state::{BridgeState, NewBridgeState};
-pub use config::DbConfig;
+pub use config::{CheckoutOrder, DbConfig};
 pub use error::{ConstraintKind, Error, Result};
 pub use fsm_transition::{FsmTransition, NewFsmTransition};
 pub use metadata_stamp::{MetadataStamp, NewMetadataStamp};

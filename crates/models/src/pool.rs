@@ -16,7 +16,7 @@ use diesel_async::{
 use futures_util::FutureExt;
 
 use crate::{
-    config::{validate_url, DbConfig},
+    config::{validate_url, CheckoutOrder, DbConfig},
     error::{Error, Result},
 };
 
@@ -80,6 +80,10 @@ impl Db {
             .connection_timeout(config.checkout_timeout)
             // Always on: what the check costs is the recycling method's choice.
             .test_on_check_out(true)
+            .queue_strategy(match config.checkout_order {
+                CheckoutOrder::MostRecentlyUsed => ::bb8::QueueStrategy::Lifo,
+                CheckoutOrder::LeastRecentlyUsed => ::bb8::QueueStrategy::Fifo,
+            })
             .error_sink(Box::new(last_connect_error.clone()))
             .build_unchecked(manager);
         Ok(Self {
