@@ -42,8 +42,8 @@ pub enum CheckoutOrder {
     /// one warm connection and server process, and connections the load no
     /// longer needs sit idle until they time out.
     ///
-    /// The default: rotating over every pooled connection made 1 000-row
-    /// batch appends about 13 % slower (see the benchmark README).
+    /// The default: rotating over every pooled connection made one caller's
+    /// 1 000-row batches 12-16 % slower (see the benchmark README).
     #[default]
     MostRecentlyUsed,
     /// The one idle longest (a queue): every connection is used in turn,
