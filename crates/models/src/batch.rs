@@ -42,8 +42,8 @@ pub(crate) trait UnnestInsert: Keyed + diesel::Selectable<Pg> + Clone + 'static 
 
 // `unnest` in the select list, one per array, walks the arrays in lockstep
 // and streams the rows; `SELECT * FROM unnest($1, …)` is a function scan,
-// which first copies every row into a tuplestore (bench case 2 measures
-// both; see crates/bench/README.md).
+// which first copies every row into a tuplestore (the change and its case-2
+// figures are in crates/bench/README.md).
 mod sql {
     diesel::define_sql_function! {
         /// PostgreSQL's `unnest(anyarray)`: one row per element, in order.
@@ -81,8 +81,8 @@ impl Ids for Supplied {
     const CONFLICT: &'static str = " ON CONFLICT (id) DO NOTHING";
 }
 
-/// `INSERT INTO … SELECT * FROM unnest(arrays) [ON CONFLICT (id) DO NOTHING]`,
-/// cached by row type and [`Ids`]: a batch ingest, which returns no rows.
+/// `INSERT INTO … SELECT unnest($1), … [ON CONFLICT (id) DO NOTHING]`, cached
+/// by row type and [`Ids`]: a batch ingest, which returns no rows.
 pub(crate) struct IngestBatch<R, I, A> {
     arrays: A,
     types: PhantomData<(R, I)>,
