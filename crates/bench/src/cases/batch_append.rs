@@ -9,10 +9,9 @@ use uuid::Uuid;
 
 use super::{single_append::new_transition, writes::Writes};
 use crate::{
-    direct::Direct,
     measure::median,
     report::{Row, Target, Unit},
-    BenchResult, Context,
+    BenchResult,
 };
 
 /// The multi-row INSERT `FsmTransition::ingest_many` sends for `rows` rows
@@ -104,8 +103,7 @@ pub async fn run(writes: &Writes<'_>) -> BenchResult<Vec<Row>> {
                 figures.push(ours(writes, *call, size).await?);
             }
             multi.push(writes.pgbench_tps(&script, 1).await? * size as f64);
-            writes.direct.reset_write_tables().await?;
-            copy.push(copy_throughput(writes.ctx, writes.direct, size).await?);
+            copy.push(copy_throughput(writes, size).await?);
         }
         for (call, figures) in calls.iter().zip(&figures) {
             let case = format!("2 batch {}, {size} rows/call", call.name());
@@ -130,13 +128,15 @@ pub async fn run(writes: &Writes<'_>) -> BenchResult<Vec<Row>> {
     Ok(rows)
 }
 
-/// Rows per second of back-to-back `COPY … FROM STDIN` of `size` rows on one connection.
-async fn copy_throughput(ctx: &Context, direct: &Direct, size: usize) -> BenchResult<f64> {
-    let deadline_in = ctx.scale.duration;
+/// Rows per second of back-to-back `COPY … FROM STDIN` of `size` rows on
+/// one connection, from empty tables.
+async fn copy_throughput(writes: &Writes<'_>, size: usize) -> BenchResult<f64> {
+    writes.direct.reset_write_tables().await?;
+    let duration = writes.ctx.scale.duration;
     let started = std::time::Instant::now();
     let mut copied = 0u64;
-    while started.elapsed() < deadline_in {
-        copied += direct.copy_in(COPY_TARGET, copy_rows(size)).await?;
+    while started.elapsed() < duration {
+        copied += writes.direct.copy_in(COPY_TARGET, copy_rows(size)).await?;
     }
     Ok(copied as f64 / started.elapsed().as_secs_f64())
 }
