@@ -6,6 +6,7 @@ mod support;
 use std::{env, path::PathBuf, process::Command};
 
 use bridge_testkit::TestDatabase;
+use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::Value;
 use support::{code, migrate, product_migrations, run, EMBEDDED_COUNT};
 
@@ -97,4 +98,31 @@ fn diesel_cli_reverts_what_bridge_admin_applied_and_bridge_admin_reapplies_it() 
     let status = json_status(&db);
     assert_eq!(status["up_to_date"], true);
     assert_eq!(status["summary"]["no_checksum"], 0);
+}
+
+#[test]
+fn applied_at_of_diesel_cli_migrations_is_right_when_the_server_zone_is_not_utc() {
+    let db = TestDatabase::empty();
+    // Sessions on this database start 5 h 30 min ahead of UTC.
+    support::execute(
+        &db,
+        &format!(
+            "ALTER DATABASE \"{}\" SET timezone = 'Asia/Kolkata'",
+            db.name()
+        ),
+    );
+    let before = Utc::now() - TimeDelta::seconds(2);
+    diesel_migration(&db, &["run"]);
+    let after = Utc::now() + TimeDelta::seconds(2);
+
+    let status = json_status(&db);
+    for migration in status["migrations"].as_array().unwrap() {
+        let applied_at = migration["applied_at"].as_str().unwrap();
+        let applied_at = DateTime::parse_from_rfc3339(applied_at).unwrap();
+        assert!(
+            (before..=after).contains(&applied_at.to_utc()),
+            "{} applied at {applied_at}, between {before} and {after} expected",
+            migration["version"]
+        );
+    }
 }

@@ -18,8 +18,9 @@ pub(crate) struct AppliedRow {
     #[diesel(sql_type = Text)]
     pub version: String,
     /// When it was applied. Diesel stores a time without zone in the writing
-    /// session's zone; this reads it in the server's default zone, which is
-    /// what diesel_cli (libpq) sessions use.
+    /// session's zone, and every Diesel connection (diesel_cli's, an
+    /// application's, ours) sets its session to UTC whatever the server's
+    /// default: this reads it as UTC.
     #[diesel(sql_type = Timestamptz)]
     pub run_on: DateTime<Utc>,
 }
@@ -30,8 +31,7 @@ pub(crate) fn applied(conn: &mut SyncPgConnection) -> QueryResult<Vec<AppliedRow
         return Ok(Vec::new());
     }
     diesel::sql_query(
-        "SELECT version, run_on AT TIME ZONE \
-                (SELECT reset_val FROM pg_settings WHERE name = 'TimeZone') AS run_on \
+        "SELECT version, run_on AT TIME ZONE 'UTC' AS run_on \
          FROM __diesel_schema_migrations ORDER BY version",
     )
     .load(conn)
