@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use bridge_models::migrate::Options;
+use bridge_models::migrate::{Mode, Options};
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 const AFTER_HELP: &str = "\
@@ -112,12 +112,8 @@ pub struct DownArgs {
     /// Revert every applied migration
     #[arg(long)]
     pub all: bool,
-    /// Change nothing: print the SQL and the tables that would be dropped
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Drop tables even when they hold rows
-    #[arg(long)]
-    pub force: bool,
+    #[command(flatten)]
+    pub mode: RevertMode,
 }
 
 /// Arguments of `redo`.
@@ -130,12 +126,29 @@ pub struct RedoArgs {
     /// Redo every applied migration
     #[arg(long)]
     pub all: bool,
+    #[command(flatten)]
+    pub mode: RevertMode,
+}
+
+/// The options `down` and `redo` share: dry run and force.
+#[derive(Debug, Args)]
+pub struct RevertMode {
     /// Change nothing: print the SQL and the tables that would be dropped
     #[arg(long)]
     pub dry_run: bool,
     /// Drop tables even when they hold rows
     #[arg(long)]
     pub force: bool,
+}
+
+impl RevertMode {
+    /// The migration library's mode for these options.
+    pub fn mode(&self) -> Mode {
+        Mode {
+            dry_run: self.dry_run,
+            force: self.force,
+        }
+    }
 }
 
 /// Arguments of `status`.

@@ -1,6 +1,6 @@
 //! `down`: revert applied migrations behind the data guard.
 
-use bridge_models::migrate::{MigrateError, Migrator, Mode, Target};
+use bridge_models::migrate::{MigrateError, Migrator, Target};
 
 use crate::{cli::DownArgs, exit::Exit, output::TerminalReporter};
 
@@ -11,11 +11,8 @@ pub async fn run(migrator: &Migrator, args: DownArgs) -> Result<Exit, MigrateErr
         (false, Some(version), _) => Target::To(version),
         (false, None, number) => Target::Last(number.unwrap_or(1) as usize),
     };
-    let mode = Mode {
-        dry_run: args.dry_run,
-        force: args.force,
-    };
-    let reporter = TerminalReporter::new(args.dry_run);
+    let mode = args.mode.mode();
+    let reporter = TerminalReporter::new(mode.dry_run);
     if migrator.down(target, mode, reporter).await?.is_empty() {
         reporter.nothing_to("revert");
     }

@@ -1,6 +1,6 @@
 //! `redo`: revert then re-apply migrations, the rollback test.
 
-use bridge_models::migrate::{MigrateError, Migrator, Mode, Target};
+use bridge_models::migrate::{MigrateError, Migrator, Target};
 
 use crate::{cli::RedoArgs, exit::Exit, output::TerminalReporter};
 
@@ -10,11 +10,8 @@ pub async fn run(migrator: &Migrator, args: RedoArgs) -> Result<Exit, MigrateErr
         true => Target::All,
         false => Target::Last(args.number.unwrap_or(1) as usize),
     };
-    let mode = Mode {
-        dry_run: args.dry_run,
-        force: args.force,
-    };
-    let reporter = TerminalReporter::new(args.dry_run);
+    let mode = args.mode.mode();
+    let reporter = TerminalReporter::new(mode.dry_run);
     if migrator.redo(target, mode, reporter).await?.is_empty() {
         reporter.nothing_to("redo");
     }
