@@ -164,10 +164,14 @@ pub mod fixtures {
     use serde_json::json;
     use uuid::Uuid;
 
-    /// A new workflow of type `metadata_stamping` in namespace `tenant-a`.
+    /// A workflow of type `metadata_stamping` in namespace `tenant-a` with a fresh correlation id.
+    pub fn new_workflow() -> NewWorkflowExecution {
+        NewWorkflowExecution::new(Uuid::new_v4(), "metadata_stamping", "tenant-a")
+    }
+
+    /// [`new_workflow`], created.
     pub async fn workflow(conn: &mut AsyncPgConnection) -> Result<WorkflowExecution> {
-        let new = NewWorkflowExecution::new(Uuid::new_v4(), "metadata_stamping", "tenant-a");
-        WorkflowExecution::create(conn, &new).await
+        WorkflowExecution::create(conn, &new_workflow()).await
     }
 
     /// The `n`-th transition of `entity_id`: `S{n-1}` to `S{n}`, data `{"n": n}`.

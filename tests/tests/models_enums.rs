@@ -1,14 +1,14 @@
 //! State and status enums: every variant is stored as its documented text and read back, and unknown text read back is a clear error.
 
 use bridge_models::{
-    Error, HealthStatus, NewNodeRegistration, NewWorkflowExecution, NewWorkflowStep, NodeHeartbeat,
-    NodeRegistration, Result, StepStatus, WorkflowExecution, WorkflowState, WorkflowStep,
+    Error, HealthStatus, NewNodeRegistration, NewWorkflowStep, NodeHeartbeat, NodeRegistration,
+    Result, StepStatus, WorkflowExecution, WorkflowState, WorkflowStep,
 };
 use bridge_schema::{node_registrations, workflow_executions, workflow_steps};
 use bridge_testkit::TestDatabase;
+use bridge_tests::fixtures::new_workflow;
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use uuid::Uuid;
 
 async fn sql(conn: &mut AsyncPgConnection, statement: &str) {
     diesel::sql_query(statement)
@@ -27,7 +27,7 @@ async fn every_workflow_state_is_stored_as_its_text_and_read_back() -> Result<()
             .iter()
             .zip(["PENDING", "PROCESSING", "COMPLETED", "FAILED"])
     {
-        let mut new = NewWorkflowExecution::new(Uuid::new_v4(), "metadata_stamping", "tenant-a");
+        let mut new = new_workflow();
         new.current_state = *state;
         let created = WorkflowExecution::create(conn, &new).await?;
 
@@ -52,7 +52,7 @@ async fn every_step_status_is_stored_as_its_text_and_read_back() -> Result<()> {
     let test_db = TestDatabase::migrated();
     let db = test_db.db().await?;
     let conn = &mut db.conn().await?;
-    let new = NewWorkflowExecution::new(Uuid::new_v4(), "metadata_stamping", "tenant-a");
+    let new = new_workflow();
     let workflow = WorkflowExecution::create(conn, &new).await?;
     for (order, (status, text)) in StepStatus::ALL
         .iter()
@@ -106,7 +106,7 @@ async fn an_unknown_workflow_state_read_back_is_an_error_naming_it() -> Result<(
     let test_db = TestDatabase::migrated();
     let db = test_db.db().await?;
     let conn = &mut db.conn().await?;
-    let new = NewWorkflowExecution::new(Uuid::new_v4(), "metadata_stamping", "tenant-a");
+    let new = new_workflow();
     let workflow = WorkflowExecution::create(conn, &new).await?;
     // Only a database changed behind this crate's back holds such a value.
     sql(
@@ -140,7 +140,7 @@ async fn unknown_step_and_health_statuses_read_back_are_errors_naming_them() -> 
     let test_db = TestDatabase::migrated();
     let db = test_db.db().await?;
     let conn = &mut db.conn().await?;
-    let new = NewWorkflowExecution::new(Uuid::new_v4(), "metadata_stamping", "tenant-a");
+    let new = new_workflow();
     let workflow = WorkflowExecution::create(conn, &new).await?;
     let step =
         WorkflowStep::append(conn, &NewWorkflowStep::new(workflow.id, "validation", 0)).await?;

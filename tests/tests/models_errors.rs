@@ -5,13 +5,9 @@ use bridge_models::{
     NewWorkflowExecution, NewWorkflowStep, Result, WorkflowExecution, WorkflowStep,
 };
 use bridge_testkit::TestDatabase;
-use bridge_tests::assert_violates;
+use bridge_tests::{assert_violates, fixtures::new_workflow};
 use serde_json::json;
 use uuid::Uuid;
-
-fn new_workflow() -> NewWorkflowExecution {
-    NewWorkflowExecution::new(Uuid::new_v4(), "metadata_stamping", "tenant-a")
-}
 
 #[tokio::test]
 async fn a_second_workflow_with_the_same_correlation_id_violates_its_unique_key() -> Result<()> {
