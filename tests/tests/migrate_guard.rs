@@ -2,9 +2,7 @@
 
 use std::{fs, path::PathBuf};
 
-use bridge_models::migrate::{
-    MigrationSource, Migrator, Mode, Options, Reporter, TableRows, Target,
-};
+use bridge_migrate::{MigrationSource, Migrator, Mode, Options, Reporter, TableRows, Target};
 use bridge_testkit::TestDatabase;
 
 /// A Diesel migrations directory with one migration, removed on drop.

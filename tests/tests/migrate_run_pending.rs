@@ -1,6 +1,6 @@
 //! The start-up migration function: applies each pending migration exactly once, under the lock.
 
-use bridge_models::migrate::{self, Migrator, Options, State};
+use bridge_migrate::{self as migrate, Migrator, Options, State};
 use bridge_schema::MIGRATION_SQL;
 use bridge_testkit::TestDatabase;
 use diesel::{prelude::*, sql_query, sql_types::BigInt};
@@ -22,9 +22,9 @@ fn count(db: &TestDatabase, table: &str) -> i64 {
 #[tokio::test(flavor = "multi_thread")]
 async fn run_pending_applies_every_migration_then_nothing() {
     let db = TestDatabase::empty();
-    let first = migrate::run_pending(&db.config()).await.unwrap();
+    let first = migrate::run_pending(db.url()).await.unwrap();
     assert_eq!(first.len(), MIGRATION_SQL.len());
-    let second = migrate::run_pending(&db.config()).await.unwrap();
+    let second = migrate::run_pending(db.url()).await.unwrap();
     assert!(second.is_empty());
 
     let n = MIGRATION_SQL.len() as i64;
@@ -42,10 +42,9 @@ async fn run_pending_applies_every_migration_then_nothing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrent_run_pending_calls_apply_each_migration_once() {
     let db = TestDatabase::empty();
-    let config = db.config();
     let runs = (0..4).map(|_| {
-        let config = config.clone();
-        tokio::spawn(async move { migrate::run_pending(&config).await.unwrap().len() })
+        let url = db.url().to_owned();
+        tokio::spawn(async move { migrate::run_pending(&url).await.unwrap().len() })
     });
     let mut applied = 0;
     for run in runs.collect::<Vec<_>>() {
@@ -57,7 +56,7 @@ async fn concurrent_run_pending_calls_apply_each_migration_once() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_migrated_database_is_up_to_date_with_every_checksum() {
     let db = TestDatabase::empty();
-    migrate::run_pending(&db.config()).await.unwrap();
+    migrate::run_pending(db.url()).await.unwrap();
     let status = Migrator::new(Options::new(db.url()))
         .status()
         .await
@@ -70,7 +69,7 @@ async fn a_migrated_database_is_up_to_date_with_every_checksum() {
 #[tokio::test(flavor = "current_thread")]
 async fn run_pending_works_on_a_current_thread_runtime_and_releases_the_lock() {
     let db = TestDatabase::empty();
-    let applied = migrate::run_pending(&db.config()).await.unwrap();
+    let applied = migrate::run_pending(db.url()).await.unwrap();
     assert_eq!(applied.len(), MIGRATION_SQL.len());
 
     // The first run's session, and with it the migration lock, ended with the call.

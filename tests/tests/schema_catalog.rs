@@ -1,9 +1,9 @@
-//! The migrated catalog matches SCHEMA.md: columns, constraints, indexes, triggers, comments.
+//! The migrated catalog matches docs/schema.md: columns, constraints, indexes, triggers, comments.
 
 use bridge_testkit::TestDatabase;
 use bridge_tests::{lines, COLUMNS, CONSTRAINTS, INDEXES, TRIGGERS};
 
-/// Every column: type, nullability and default, as SCHEMA.md specifies them.
+/// Every column: type, nullability and default, as docs/schema.md specifies them.
 const EXPECTED_COLUMNS: &[&str] = &[
     "bridge_states.bridge_id uuid NOT NULL",
     "bridge_states.namespace character varying(255) NOT NULL",
@@ -124,7 +124,7 @@ fn assert_lines(what: &str, actual: Vec<String>, expected: &[&str]) {
         .collect();
     assert!(
         missing.is_empty() && unexpected.is_empty(),
-        "{what} drifted from SCHEMA.md\nmissing: {missing:#?}\nunexpected: {unexpected:#?}"
+        "{what} drifted from docs/schema.md\nmissing: {missing:#?}\nunexpected: {unexpected:#?}"
     );
 }
 

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use bridge_models::migrate::{Mode, Options};
+use bridge_migrate::{Mode, Options};
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 const AFTER_HELP: &str = "\

@@ -2,10 +2,8 @@
 
 use std::time::Duration;
 
-use bridge_models::{
-    config::database_url_from_env,
-    migrate::{MigrateError, MigrationSource, Options},
-};
+use bridge_connect::database_url_from_env;
+use bridge_migrate::{MigrateError, MigrationSource, Options};
 
 use crate::cli::Global;
 

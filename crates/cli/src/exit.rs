@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use bridge_models::migrate::MigrateError;
+use bridge_migrate::MigrateError;
 
 /// How `bridge-admin` ends; the numbers are documented in `--help` and the README.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

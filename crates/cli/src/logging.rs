@@ -10,9 +10,9 @@ use crate::cli::Global;
 pub fn init(global: &Global) {
     let directives = match (global.quiet, global.verbose) {
         (true, _) => "error",
-        (false, 0) => "warn,bridge_admin=info,bridge_models=info",
-        (false, 1) => "warn,bridge_admin=debug,bridge_models=debug",
-        (false, _) => "debug,bridge_admin=trace,bridge_models=trace",
+        (false, 0) => "warn,bridge_admin=info,bridge_migrate=info",
+        (false, 1) => "warn,bridge_admin=debug,bridge_migrate=debug",
+        (false, _) => "debug,bridge_admin=trace,bridge_migrate=trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(directives));
     tracing_subscriber::fmt()

@@ -1,7 +1,7 @@
 //! bridge-admin: apply, revert and inspect the bridge database migrations.
 //!
 //! Parsing and printing only: every action is a call into
-//! `bridge_models::migrate`, and errors become exit codes in [`exit`].
+//! `bridge_migrate`, and errors become exit codes in [`exit`].
 
 mod cli;
 mod commands;
@@ -13,7 +13,7 @@ mod output;
 use std::process::ExitCode;
 
 use anstream::eprintln;
-use bridge_models::migrate::{MigrateError, Migrator};
+use bridge_migrate::{MigrateError, Migrator};
 use clap::Parser;
 
 use crate::{cli::Cli, exit::Exit, output::BAD};

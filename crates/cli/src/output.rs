@@ -4,7 +4,7 @@ use std::io::{self, IsTerminal};
 
 use anstream::{eprint, eprintln, println};
 use anstyle::{AnsiColor, Style};
-use bridge_models::migrate::{Direction, Reporter, Script, Step, TableRows};
+use bridge_migrate::{Direction, Reporter, Script, Step, TableRows};
 
 /// Style of what went well.
 pub const GOOD: Style = AnsiColor::Green.on_default();

@@ -9,7 +9,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use bridge_models::migrate::MIGRATION_LOCK_KEY;
+use bridge_migrate::MIGRATION_LOCK_KEY;
 use bridge_testkit::{SyncPgConnection, TestDatabase};
 use diesel::{sql_types::Integer, QueryableByName, RunQueryDsl};
 use support::{applied_count, bridge_admin, code, count, run, Outcome, EMBEDDED_COUNT};

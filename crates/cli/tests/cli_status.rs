@@ -147,5 +147,5 @@ fn a_migration_applied_without_a_checksum_is_reported_without_failing() {
     assert_eq!(status["summary"]["no_checksum"], 1);
     assert_eq!(status["up_to_date"], true);
     let out = run(db.url(), &["status", "--check"]).expect(code::OK);
-    assert!(out.stdout.contains("1 without checksum"), "{}", out.stdout);
+    assert!(out.stdout.contains("1 missing checksum"), "{}", out.stdout);
 }

@@ -20,7 +20,7 @@ use uuid::Uuid;
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config = DbConfig::from_env()?;
     println!("connecting to {}", config.redacted_url());
-    let applied = bridge_models::migrate::run_pending(&config).await?;
+    let applied = bridge_migrate::run_pending(&config.database_url).await?;
     println!("applied {} pending migration(s)", applied.len());
     let db = Db::connect(config).await?;
     let mut conn = db.conn().await?;

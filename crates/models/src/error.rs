@@ -53,9 +53,6 @@ pub enum Error {
         /// The value found.
         value: String,
     },
-    /// Applying or reverting migrations failed.
-    #[error(transparent)]
-    Migration(Box<crate::migrate::MigrateError>),
     /// Any other database error.
     #[error(transparent)]
     Database(DieselError),
@@ -92,9 +89,17 @@ impl Error {
     }
 }
 
-impl From<crate::migrate::MigrateError> for Error {
-    fn from(err: crate::migrate::MigrateError) -> Self {
-        Self::Migration(Box::new(err))
+impl From<bridge_connect::ConnectError> for Error {
+    fn from(err: bridge_connect::ConnectError) -> Self {
+        use bridge_connect::ConnectError as Connect;
+        match err {
+            Connect::Config(message) => Self::Config(message),
+            Connect::Unreachable { url, reason } => Self::Unreachable { url, reason },
+            Connect::DatabaseMissing { name, url } => Self::Unreachable {
+                url,
+                reason: format!("database {name:?} does not exist"),
+            },
+        }
     }
 }
 

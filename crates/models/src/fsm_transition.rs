@@ -13,7 +13,7 @@ use crate::{
     batch::{self, column, unnest, UnnestInsert},
     error::Result,
     insert::{insert_or_stored, keyed, Keyed},
-    paging::{older_than, Cursor, Keyset, Page, PageRequest},
+    paging::{keyset, load_page, Page, PageRequest},
 };
 
 // Appends write `created_at` as `clock_timestamp()` rather than leave it to
@@ -82,14 +82,7 @@ impl UnnestInsert for FsmTransition {
         SELECT clock_timestamp(), ";
 }
 
-impl Keyset for FsmTransition {
-    fn cursor(&self) -> Cursor {
-        Cursor {
-            created_at: self.created_at,
-            id: self.id,
-        }
-    }
-}
+keyset!(FsmTransition);
 
 impl FsmTransition {
     /// The transition with id `id`.
@@ -144,18 +137,12 @@ impl FsmTransition {
 
     /// The latest transitions of any entity, newest first, keyset-paged.
     pub async fn recent(conn: &mut AsyncPgConnection, page: PageRequest) -> Result<Page<Self>> {
-        let mut query = fsm_transitions::table
-            .select(Self::as_select())
-            .order((
-                fsm_transitions::created_at.desc(),
-                fsm_transitions::id.desc(),
-            ))
-            .limit(page.fetch_limit()?)
-            .into_boxed();
-        if let Some(after) = page.after {
-            query = query.filter(older_than!(fsm_transitions, after));
-        }
-        Ok(Page::from_rows(query.load(conn).await?, page))
+        load_page!(
+            conn,
+            fsm_transitions,
+            fsm_transitions::table.select(Self::as_select()),
+            page
+        )
     }
 }
 

@@ -7,7 +7,6 @@ pub mod error;
 pub mod fsm_transition;
 mod insert;
 pub mod metadata_stamp;
-pub mod migrate;
 pub mod node_registration;
 pub mod paging;
 pub mod pool;

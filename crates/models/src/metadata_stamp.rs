@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::{
     error::Result,
     insert::{insert_or_stored, keyed, Keyed},
-    paging::{older_than, Cursor, Keyset, Page, PageRequest},
+    paging::{keyset, load_page, Page, PageRequest},
     workflow_execution::WorkflowExecution,
 };
 
@@ -69,14 +69,7 @@ pub struct NewMetadataStamp {
 
 keyed!(MetadataStamp, metadata_stamps, "metadata stamp");
 
-impl Keyset for MetadataStamp {
-    fn cursor(&self) -> Cursor {
-        Cursor {
-            created_at: self.created_at,
-            id: self.id,
-        }
-    }
-}
+keyset!(MetadataStamp);
 
 impl MetadataStamp {
     /// Records a stamp; re-appending an existing id returns the stored row.
@@ -129,18 +122,13 @@ impl MetadataStamp {
         namespace: &str,
         page: PageRequest,
     ) -> Result<Page<Self>> {
-        let mut query = metadata_stamps::table
-            .filter(metadata_stamps::namespace.eq(namespace))
-            .select(Self::as_select())
-            .order((
-                metadata_stamps::created_at.desc(),
-                metadata_stamps::id.desc(),
-            ))
-            .limit(page.fetch_limit()?)
-            .into_boxed();
-        if let Some(after) = page.after {
-            query = query.filter(older_than!(metadata_stamps, after));
-        }
-        Ok(Page::from_rows(query.load(conn).await?, page))
+        load_page!(
+            conn,
+            metadata_stamps,
+            metadata_stamps::table
+                .filter(metadata_stamps::namespace.eq(namespace))
+                .select(Self::as_select()),
+            page
+        )
     }
 }

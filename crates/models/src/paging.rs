@@ -98,3 +98,38 @@ macro_rules! older_than {
     }};
 }
 pub(crate) use older_than;
+
+/// Implements [`Keyset`] for `$row`, whose `created_at` and `id` fields order it.
+macro_rules! keyset {
+    ($row:ty) => {
+        impl $crate::paging::Keyset for $row {
+            fn cursor(&self) -> $crate::paging::Cursor {
+                $crate::paging::Cursor {
+                    created_at: self.created_at,
+                    id: self.id,
+                }
+            }
+        }
+    };
+}
+pub(crate) use keyset;
+
+/// Loads the page `$page` of `$query`, a filtered select on `$table`, newest
+/// first on `(created_at, id)`; evaluates to `Result<Page<_>>`.
+macro_rules! load_page {
+    ($conn:expr, $table:ident, $query:expr, $page:expr) => {{
+        let page: $crate::paging::PageRequest = $page;
+        let mut query = $query
+            .order(($table::created_at.desc(), $table::id.desc()))
+            .limit(page.fetch_limit()?)
+            .into_boxed();
+        if let Some(after) = page.after {
+            query = query.filter($crate::paging::older_than!($table, after));
+        }
+        Ok($crate::paging::Page::from_rows(
+            query.load($conn).await?,
+            page,
+        ))
+    }};
+}
+pub(crate) use load_page;

@@ -11,7 +11,7 @@ use diesel_async::{
         bb8, AsyncDieselConnectionManager, ManagerConfig, PoolError, PoolableConnection,
         RecyclingMethod,
     },
-    AsyncConnection, AsyncPgConnection,
+    AsyncPgConnection,
 };
 use futures_util::FutureExt;
 
@@ -46,9 +46,8 @@ impl Db {
         let db = Self::connect_lazy(config)?;
         // Prove the server answers now, within the connect timeout, rather
         // than at the first query after a whole check-out timeout.
-        let conn = establish(&db.config.database_url, db.config.connect_timeout)
-            .await
-            .map_err(|err| db.unreachable(err.to_string()))?;
+        let conn =
+            bridge_connect::establish(&db.config.database_url, db.config.connect_timeout).await?;
         // A full pool just drops the spare connection; nothing is lost.
         let _ = db.pool.add(conn);
         Ok(db)
@@ -136,15 +135,11 @@ fn reject_if_closed(closed: bool) -> diesel::QueryResult<()> {
     }
 }
 
-/// Opens one connection, giving up after `timeout`.
+/// Opens one connection for the pool, giving up after `timeout`.
 async fn establish(url: &str, timeout: Duration) -> ConnectionResult<AsyncPgConnection> {
-    tokio::time::timeout(timeout, AsyncPgConnection::establish(url))
+    bridge_connect::establish(url, timeout)
         .await
-        .unwrap_or_else(|_| {
-            Err(ConnectionError::BadConnection(format!(
-                "no answer within {timeout:?}"
-            )))
-        })
+        .map_err(|err| ConnectionError::BadConnection(err.to_string()))
 }
 
 /// Keeps the latest connect error bb8 reports, to explain a check-out timeout.

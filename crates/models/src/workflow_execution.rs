@@ -18,7 +18,7 @@ use crate::{
     error::{Error, Result},
     fsm_transition::FsmTransition,
     insert::{insert_or_stored, keyed, Keyed},
-    paging::{older_than, Cursor, Keyset, Page, PageRequest},
+    paging::{keyset, load_page, Page, PageRequest},
     state::WorkflowState,
 };
 
@@ -215,14 +215,7 @@ impl QueryFragment<Pg> for MoveState<'_> {
 
 keyed!(WorkflowExecution, workflow_executions, "workflow execution");
 
-impl Keyset for WorkflowExecution {
-    fn cursor(&self) -> Cursor {
-        Cursor {
-            created_at: self.created_at,
-            id: self.id,
-        }
-    }
-}
+keyset!(WorkflowExecution);
 
 impl WorkflowExecution {
     /// The `entity_type` of this table's rows in `fsm_transitions`.
@@ -317,19 +310,14 @@ impl WorkflowExecution {
         state: WorkflowState,
         page: PageRequest,
     ) -> Result<Page<Self>> {
-        let mut query = workflow_executions::table
-            .filter(workflow_executions::namespace.eq(namespace))
-            .filter(workflow_executions::current_state.eq(state))
-            .select(Self::as_select())
-            .order((
-                workflow_executions::created_at.desc(),
-                workflow_executions::id.desc(),
-            ))
-            .limit(page.fetch_limit()?)
-            .into_boxed();
-        if let Some(after) = page.after {
-            query = query.filter(older_than!(workflow_executions, after));
-        }
-        Ok(Page::from_rows(query.load(conn).await?, page))
+        load_page!(
+            conn,
+            workflow_executions,
+            workflow_executions::table
+                .filter(workflow_executions::namespace.eq(namespace))
+                .filter(workflow_executions::current_state.eq(state))
+                .select(Self::as_select()),
+            page
+        )
     }
 }

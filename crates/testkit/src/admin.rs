@@ -11,7 +11,7 @@ pub fn server_url() -> String {
 
 /// URL of database `name` on the server named by the environment.
 pub(crate) fn database_url(name: &str) -> String {
-    let url = bridge_models::config::database_url_from_env()
+    let url = bridge_connect::database_url_from_env()
         .expect("DATABASE_URL or the PG* variables name a usable server");
     let mut url = url::Url::parse(&url).expect("the database URL parses");
     url.set_path(name);
@@ -28,7 +28,7 @@ pub(crate) fn with_server<T: Send>(f: impl FnOnce(&mut SyncPgConnection) -> T + 
                 let mut conn = SyncPgConnection::establish(&url).unwrap_or_else(|err| {
                     panic!(
                         "test kit cannot reach PostgreSQL at {}: {err}",
-                        bridge_models::config::redact_url(&url)
+                        bridge_connect::redact_url(&url)
                     )
                 });
                 f(&mut conn)

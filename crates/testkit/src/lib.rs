@@ -1,21 +1,7 @@
-//! Private PostgreSQL databases for tests of code built on the bridge crates.
-//!
-//! Every [`TestDatabase`] is a new, uniquely named database on the server
-//! named by `DATABASE_URL` (or the `PG*` variables), dropped again when the
-//! value is dropped, so tests run in parallel and never see each other's rows.
-//! Migrated databases are cloned from a template database that is migrated
-//! once per migration set, which makes a fresh database cost one
-//! `CREATE DATABASE … TEMPLATE`.
-//!
-//! ```no_run
-//! # async fn demo() -> bridge_models::Result<()> {
-//! let test_db = bridge_testkit::TestDatabase::migrated();
-//! let db = test_db.db().await?;
-//! // … use `db`; the database is dropped with `test_db`.
-//! # Ok(()) }
-//! ```
+#![doc = include_str!("../README.md")]
 
 mod admin;
+mod leftovers;
 mod template;
 
 use bridge_models::{Db, DbConfig};
@@ -23,6 +9,7 @@ use diesel::Connection;
 use diesel_async::{async_connection_wrapper::AsyncConnectionWrapper, AsyncPgConnection};
 
 pub use admin::{execute, server_url};
+pub use leftovers::remove_leftovers;
 
 /// A blocking connection, for tests that run outside an async runtime.
 pub type SyncPgConnection = AsyncConnectionWrapper<AsyncPgConnection>;
@@ -47,7 +34,11 @@ impl TestDatabase {
     }
 
     fn create(template: Option<&str>) -> Self {
-        let name = format!("bridge_test_{}", uuid_like_suffix());
+        static CLEANED: std::sync::Once = std::sync::Once::new();
+        CLEANED.call_once(|| {
+            remove_leftovers();
+        });
+        let name = leftovers::new_name();
         admin::create_database(&name, template);
         let url = admin::database_url(&name);
         Self { name, url }
@@ -84,20 +75,4 @@ impl Drop for TestDatabase {
     fn drop(&mut self) {
         admin::drop_database(&self.name);
     }
-}
-
-/// 32 hex digits unique to this process, this call and this moment.
-fn uuid_like_suffix() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    use std::time::{SystemTime, UNIX_EPOCH};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_nanos() as u64);
-    format!(
-        "{:08x}{:08x}{:016x}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed),
-        nanos
-    )
 }

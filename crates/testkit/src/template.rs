@@ -1,14 +1,10 @@
 //! The migrated template database that test databases are cloned from.
 
-use std::{
-    collections::hash_map::DefaultHasher,
-    hash::{Hash, Hasher},
-    sync::OnceLock,
-};
+use std::{fmt::Write, sync::OnceLock};
 
-use bridge_models::DbConfig;
 use bridge_schema::MIGRATION_SQL;
 use diesel::{sql_types::Bool, QueryableByName, RunQueryDsl};
+use sha2::{Digest, Sha256};
 
 use crate::{admin, SyncPgConnection};
 
@@ -21,7 +17,7 @@ pub(crate) fn ensure_migrated_template() -> String {
     static TEMPLATE: OnceLock<String> = OnceLock::new();
     TEMPLATE
         .get_or_init(|| {
-            let name = format!("bridge_template_{:016x}", migrations_fingerprint());
+            let name = format!("bridge_template_{}", migrations_fingerprint());
             admin::with_server(|conn| create_template_once(conn, &name));
             name
         })
@@ -32,12 +28,31 @@ pub(crate) fn ensure_migrated_template() -> String {
 /// template holds, so that templates built the old way are not reused.
 const RECIPE: &str = "migrate::run_pending, with checksums";
 
-/// Fingerprint of the embedded migrations and the recipe: either changed gets a new template.
-fn migrations_fingerprint() -> u64 {
-    let mut hasher = DefaultHasher::new();
-    MIGRATION_SQL.hash(&mut hasher);
-    RECIPE.hash(&mut hasher);
-    hasher.finish()
+/// Fingerprint of the embedded migrations and the recipe, 16 hex digits:
+/// either changed gets a new template.
+///
+/// SHA-256 rather than std's `DefaultHasher`, whose output may change between
+/// Rust releases and would then orphan every template on the server.
+fn migrations_fingerprint() -> String {
+    let mut hasher = Sha256::new();
+    for migration in MIGRATION_SQL {
+        for part in [
+            migration.dir_name,
+            migration.up,
+            migration.down.unwrap_or(""),
+        ] {
+            // Length-prefixed, so that moving text between parts changes the hash.
+            hasher.update((part.len() as u64).to_le_bytes());
+            hasher.update(part.as_bytes());
+        }
+    }
+    hasher.update(RECIPE.as_bytes());
+    hasher.finalize()[..8]
+        .iter()
+        .fold(String::with_capacity(16), |mut hex, byte| {
+            let _ = write!(hex, "{byte:02x}");
+            hex
+        })
 }
 
 #[derive(QueryableByName)]
@@ -81,11 +96,11 @@ fn create_template_once(conn: &mut SyncPgConnection, name: &str) {
 /// Applies every embedded migration to database `name` with the machinery
 /// services and `bridge-admin` use, checksums included.
 fn migrate(name: &str) {
-    let config = DbConfig::new(admin::database_url(name));
+    let url = admin::database_url(name);
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a runtime for migrating the template")
-        .block_on(bridge_models::migrate::run_pending(&config))
+        .block_on(bridge_migrate::run_pending(&url))
         .unwrap_or_else(|err| panic!("migrating template {name}: {err}"));
 }

@@ -1,6 +1,6 @@
 //! `down`: revert applied migrations behind the data guard.
 
-use bridge_models::migrate::{MigrateError, Migrator, Target};
+use bridge_migrate::{MigrateError, Migrator, Target};
 
 use crate::{cli::DownArgs, exit::Exit, output::TerminalReporter};
 

@@ -6,7 +6,7 @@ mod setup;
 mod status;
 mod up;
 
-use bridge_models::migrate::{MigrateError, Migrator};
+use bridge_migrate::{MigrateError, Migrator};
 
 use crate::{cli::Command, exit::Exit};
 

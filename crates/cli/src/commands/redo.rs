@@ -1,6 +1,6 @@
 //! `redo`: revert then re-apply migrations, the rollback test.
 
-use bridge_models::migrate::{MigrateError, Migrator, Target};
+use bridge_migrate::{MigrateError, Migrator, Target};
 
 use crate::{cli::RedoArgs, exit::Exit, output::TerminalReporter};
 

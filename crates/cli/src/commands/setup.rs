@@ -1,6 +1,6 @@
 //! `setup`: create the database if missing, then apply everything pending.
 
-use bridge_models::migrate::{MigrateError, Migrator};
+use bridge_migrate::{MigrateError, Migrator};
 
 use crate::{exit::Exit, output::TerminalReporter};
 

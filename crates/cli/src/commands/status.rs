@@ -1,8 +1,8 @@
 //! `status`: every migration's state, as a table or as JSON, optionally as a check.
 
-use bridge_models::{
-    config::redact_url,
-    migrate::{ChecksumState, MigrateError, MigrationStatus, Migrator, State, Status, Summary},
+use bridge_connect::redact_url;
+use bridge_migrate::{
+    ChecksumState, MigrateError, MigrationStatus, Migrator, State, Status, Summary,
 };
 use serde::Serialize;
 
@@ -66,7 +66,7 @@ fn print_text(status: &Status, database: &str) {
         no_checksum,
     } = status.summary();
     anstream::println!(
-        "{applied} applied, {pending} pending, {unknown} unknown, {changed} changed, {no_checksum} without checksum"
+        "{applied} applied, {pending} pending, {unknown} unknown, {changed} changed, {no_checksum} missing checksum"
     );
 }
 
@@ -76,12 +76,12 @@ fn print_line(migration: &MigrationStatus) {
         State::Pending => (WARN, "pending"),
         State::Unknown => (BAD, "unknown"),
     };
-    let (checksum_style, checksum) = match migration.checksum {
-        Some(ChecksumState::Match) => (GOOD, "ok"),
-        Some(ChecksumState::Changed) => (BAD, "changed"),
-        Some(ChecksumState::Missing) => (DIM, "none"),
-        None => (DIM, "-"),
+    let checksum_style = match migration.checksum {
+        Some(ChecksumState::Match) => GOOD,
+        Some(ChecksumState::Changed) => BAD,
+        Some(ChecksumState::Missing) | None => DIM,
     };
+    let checksum = migration.checksum.map_or("-", ChecksumState::as_str);
     let applied_at = migration.applied_at.map_or_else(
         || "-".to_owned(),
         |at| at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),

@@ -1,6 +1,6 @@
 //! `up`: apply pending migrations, optionally only up to a version or as a dry run.
 
-use bridge_models::migrate::{MigrateError, Migrator, Mode};
+use bridge_migrate::{MigrateError, Migrator, Mode};
 
 use crate::{cli::UpArgs, exit::Exit, output::TerminalReporter};
 

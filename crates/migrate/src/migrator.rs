@@ -2,12 +2,13 @@
 
 use diesel_async::async_connection_wrapper::BlockOn;
 
-use super::{
-    connect::{connect, create_database, on_own_runtime, ThisThread},
+use crate::{
+    connect::{connect, create_database},
     error::MigrateError,
     options::{Mode, Options, Target},
     plan,
     report::{Direction, Reporter, Step},
+    runtime::{on_own_runtime, ThisThread},
     session::Session,
     status::Status,
     Result,

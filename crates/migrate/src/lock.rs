@@ -1,17 +1,16 @@
 //! The session advisory lock that serialises migrations, and who holds it.
 
 use std::{
-    fmt, thread,
+    thread,
     time::{Duration, Instant},
 };
 
-use chrono::{DateTime, Utc};
 use diesel::{
     prelude::*,
-    sql_types::{BigInt, Bool, Integer, Nullable, Text, Timestamptz},
+    sql_types::{BigInt, Bool},
 };
 
-use super::{connect::SyncPgConnection, error::MigrateError, Result};
+use crate::{error::MigrateError, lock_holder::LockHolder, runtime::SyncPgConnection, Result};
 
 /// Key of the session advisory lock every migration run takes first ("brmigrat").
 ///
@@ -20,42 +19,6 @@ pub const MIGRATION_LOCK_KEY: i64 = 0x6272_6d69_6772_6174;
 
 /// How often a waiting session tries the lock again.
 const POLL: Duration = Duration::from_millis(100);
-
-/// The session holding the migration lock, as `pg_stat_activity` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
-pub struct LockHolder {
-    /// Backend process id of the holding session.
-    #[diesel(sql_type = Integer)]
-    pub pid: i32,
-    /// Its `application_name`; hidden from roles without `pg_read_all_stats`.
-    #[diesel(sql_type = Nullable<Text>)]
-    pub application_name: Option<String>,
-    /// Its client address; `None` for a Unix socket or when hidden.
-    #[diesel(sql_type = Nullable<Text>)]
-    pub client_addr: Option<String>,
-    /// When the holding session connected (PostgreSQL does not record when a lock was granted).
-    #[diesel(sql_type = Nullable<Timestamptz>)]
-    pub backend_start: Option<DateTime<Utc>>,
-    /// When its current query or transaction started, or its state last changed.
-    #[diesel(sql_type = Nullable<Timestamptz>)]
-    pub state_change: Option<DateTime<Utc>>,
-}
-
-impl fmt::Display for LockHolder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let unknown = || "?".to_owned();
-        write!(
-            f,
-            "pid {} (application_name {:?}, client {}, connected since {}, last active {})",
-            self.pid,
-            self.application_name.as_deref().unwrap_or("?"),
-            self.client_addr.as_deref().unwrap_or("local socket"),
-            self.backend_start
-                .map_or_else(unknown, |at| at.to_rfc3339()),
-            self.state_change.map_or_else(unknown, |at| at.to_rfc3339()),
-        )
-    }
-}
 
 #[derive(QueryableByName)]
 struct Locked {

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::{checksum::Recorded, history::AppliedRow, source::Script};
+use crate::{checksum::Recorded, history::AppliedRow, source::Script};
 
 /// Every migration of the source and of the database, in version order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -51,6 +51,17 @@ pub enum ChecksumState {
     Changed,
     /// Not recorded: applied by another tool such as `diesel migration run`.
     Missing,
+}
+
+impl ChecksumState {
+    /// The word for this state, the same in text output and in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Match => "match",
+            Self::Changed => "changed",
+            Self::Missing => "missing",
+        }
+    }
 }
 
 /// Counts of a [`Status`], for summaries and checks.
@@ -154,5 +165,22 @@ fn unknown(row: &AppliedRow, recorded: &HashMap<String, Recorded>) -> MigrationS
                 .map_or(row.run_on, |r| r.applied_at),
         ),
         checksum: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checksum_words_are_the_same_in_text_and_json() {
+        for state in [
+            ChecksumState::Match,
+            ChecksumState::Changed,
+            ChecksumState::Missing,
+        ] {
+            let json = serde_json::to_value(state).unwrap();
+            assert_eq!(json, state.as_str());
+        }
     }
 }

@@ -11,15 +11,15 @@ use diesel::{
 use diesel_async::AsyncPgConnection;
 use diesel_migrations::MigrationHarness;
 
-use super::{
+use crate::{
     checksum,
-    connect::SyncPgConnection,
     error::MigrateError,
-    guard::{self, TableRows},
-    history, lock,
+    guard, history, lock,
     report::{Direction, Step},
+    runtime::SyncPgConnection,
     source::Script,
     status::Status,
+    table_rows::TableRows,
     Result,
 };
 

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use super::source::MigrationSource;
-use crate::config::{redact_url, DbConfig};
+use crate::source::MigrationSource;
+use bridge_connect::redact_url;
 
 /// Where to migrate and how patiently.
 #[derive(Clone, PartialEq, Eq)]
@@ -48,14 +48,6 @@ impl Options {
             wait: None,
             lock_timeout: Self::DEFAULT_LOCK_TIMEOUT,
             application_name: "bridge-migrate".to_owned(),
-        }
-    }
-
-    /// The embedded migrations on the database of `config`, with its connect timeout.
-    pub fn from_config(config: &DbConfig) -> Self {
-        Self {
-            connect_timeout: config.connect_timeout,
-            ..Self::new(&config.database_url)
         }
     }
 }

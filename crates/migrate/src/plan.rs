@@ -2,7 +2,7 @@
 //!
 //! Both lists are in ascending version order; the plans are indices into `known`.
 
-use super::{error::MigrateError, options::Target, source::version_of, Result};
+use crate::{error::MigrateError, options::Target, source::version_of, Result};
 
 /// The pending migrations in order, up to and including version `to`.
 pub(crate) fn to_apply(

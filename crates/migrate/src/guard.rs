@@ -5,33 +5,11 @@
 //! too, which only makes the guard more careful; data removed by other
 //! statements (`DROP COLUMN`, `DELETE`) is not seen.
 
-use std::fmt;
-
+use crate::{runtime::SyncPgConnection, source::Script, table_rows::TableRows};
 use diesel::{
     prelude::*,
     sql_types::{Array, BigInt, Text},
 };
-use serde::Serialize;
-
-use super::{connect::SyncPgConnection, source::Script};
-
-/// A table a revert would drop, and its rows at the time of asking.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct TableRows {
-    /// The table as named in `down.sql`, e.g. `workflow_executions`.
-    pub table: String,
-    /// Its row count.
-    pub rows: i64,
-}
-
-impl fmt::Display for TableRows {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.rows {
-            1 => write!(f, "{} (1 row)", self.table),
-            rows => write!(f, "{} ({rows} rows)", self.table),
-        }
-    }
-}
 
 #[derive(QueryableByName)]
 struct Name {

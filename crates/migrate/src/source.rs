@@ -2,6 +2,7 @@
 
 use std::{
     collections::HashMap,
+    fmt::Write,
     fs,
     path::{Path, PathBuf},
 };
@@ -12,8 +13,9 @@ use diesel::{
     pg::Pg,
 };
 use diesel_migrations::FileBasedMigrations;
+use sha2::{Digest, Sha256};
 
-use super::{checksum::sha256_hex, error::MigrateError, Result};
+use crate::{error::MigrateError, Result};
 
 /// Where to read migrations from.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -184,9 +186,27 @@ fn directory_texts(dir: &Path) -> Result<Vec<SqlText>> {
     Ok(texts)
 }
 
+/// Lower-case hex SHA-256 of `text`.
+pub(crate) fn sha256_hex(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .fold(String::with_capacity(64), |mut hex, byte| {
+            let _ = write!(hex, "{byte:02x}");
+            hex
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sha256_matches_the_known_digest() {
+        assert_eq!(
+            sha256_hex("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
 
     #[test]
     fn embedded_source_pairs_every_migration_with_its_sql() {

@@ -6,7 +6,7 @@ use diesel::{
     sql_types::{Bool, Text, Timestamptz},
 };
 
-use super::connect::SyncPgConnection;
+use crate::runtime::SyncPgConnection;
 
 /// Diesel's bookkeeping table.
 const DIESEL_TABLE: &str = "__diesel_schema_migrations";

@@ -1,36 +1,10 @@
 //! How the engine tells its caller what it is doing, one migration at a time.
 
-use std::{fmt, time::Duration};
+use std::time::Duration;
 
-use super::{guard::TableRows, source::Script};
+use crate::{source::Script, table_rows::TableRows};
 
-/// Whether a migration is applied (`up.sql`) or reverted (`down.sql`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    /// Running `up.sql`.
-    Up,
-    /// Running `down.sql`.
-    Down,
-}
-
-impl Direction {
-    /// The SQL file this direction runs.
-    pub fn file_name(self) -> &'static str {
-        match self {
-            Self::Up => "up.sql",
-            Self::Down => "down.sql",
-        }
-    }
-}
-
-impl fmt::Display for Direction {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Up => "up",
-            Self::Down => "down",
-        })
-    }
-}
+pub use crate::direction::Direction;
 
 /// A migration run in one direction, or that would run in a dry run.
 #[derive(Debug, Clone, PartialEq, Eq)]

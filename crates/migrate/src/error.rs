@@ -2,7 +2,9 @@
 
 use std::{path::PathBuf, time::Duration};
 
-use super::{guard::TableRows, lock::LockHolder, report::Direction};
+use bridge_connect::ConnectError;
+
+use crate::{direction::Direction, lock_holder::LockHolder, table_rows::TableRows};
 
 /// Result of every migration operation.
 pub type Result<T, E = MigrateError> = std::result::Result<T, E>;
@@ -93,6 +95,22 @@ pub enum MigrateError {
 }
 
 impl MigrateError {
+    /// The same error, naming `database_url` (redacted) where it names a URL.
+    pub(crate) fn with_url(self, database_url: &str) -> Self {
+        let redacted = bridge_connect::redact_url(database_url);
+        match self {
+            Self::Unreachable { reason, .. } => Self::Unreachable {
+                url: redacted,
+                reason,
+            },
+            Self::DatabaseMissing { name, .. } => Self::DatabaseMissing {
+                name,
+                url: redacted,
+            },
+            other => other,
+        }
+    }
+
     /// Wraps a database error with what the engine was doing.
     pub(crate) fn database(context: &'static str) -> impl FnOnce(diesel::result::Error) -> Self {
         move |source| Self::Database { context, source }
@@ -113,4 +131,14 @@ fn tables_text(tables: &[TableRows]) -> String {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+impl From<ConnectError> for MigrateError {
+    fn from(err: ConnectError) -> Self {
+        match err {
+            ConnectError::Config(message) => Self::Config(message),
+            ConnectError::Unreachable { url, reason } => Self::Unreachable { url, reason },
+            ConnectError::DatabaseMissing { name, url } => Self::DatabaseMissing { name, url },
+        }
+    }
 }

@@ -3,8 +3,9 @@
 //! Diesel's `__diesel_schema_migrations` is left exactly as Diesel keeps it,
 //! so `diesel migration run` goes on working; the checksums live beside it.
 
-use std::{collections::HashMap, fmt::Write};
+use std::collections::HashMap;
 
+use crate::{history::table_exists, runtime::SyncPgConnection, source::Script};
 use chrono::{DateTime, Utc};
 use diesel::{
     migration::CREATE_MIGRATIONS_TABLE,
@@ -13,9 +14,6 @@ use diesel::{
     query_builder::{AstPass, QueryFragment, QueryId},
     sql_types::Text,
 };
-use sha2::{Digest, Sha256};
-
-use super::{connect::SyncPgConnection, history::table_exists, source::Script};
 
 /// Name of the table that records the checksum of each applied migration.
 pub const CHECKSUM_TABLE: &str = "__bridge_migration_checksums";
@@ -54,16 +52,6 @@ pub(crate) struct Recorded {
     pub dir_name: String,
     pub sha256: String,
     pub applied_at: DateTime<Utc>,
-}
-
-/// Lower-case hex SHA-256 of `text`.
-pub(crate) fn sha256_hex(text: &str) -> String {
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .fold(String::with_capacity(64), |mut hex, byte| {
-            let _ = write!(hex, "{byte:02x}");
-            hex
-        })
 }
 
 /// Creates Diesel's bookkeeping table and ours if missing, in one round
@@ -125,17 +113,4 @@ pub(crate) fn recorded(conn: &mut SyncPgConnection) -> QueryResult<HashMap<Strin
         .select((checksums::version, Recorded::as_select()))
         .load(conn)
         .map(|rows| rows.into_iter().collect())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sha256_matches_the_known_digest() {
-        assert_eq!(
-            sha256_hex("abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
-    }
 }

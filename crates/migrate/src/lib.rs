@@ -1,0 +1,40 @@
+#![doc = include_str!("../README.md")]
+
+mod checksum;
+mod connect;
+mod direction;
+mod error;
+mod guard;
+mod history;
+mod lock;
+mod lock_holder;
+mod migrator;
+mod options;
+mod plan;
+mod report;
+mod runtime;
+mod session;
+mod source;
+mod status;
+mod table_rows;
+
+pub use checksum::CHECKSUM_TABLE;
+pub use error::{MigrateError, Result};
+pub use lock::MIGRATION_LOCK_KEY;
+pub use lock_holder::LockHolder;
+pub use migrator::Migrator;
+pub use options::{Mode, Options, Target};
+pub use report::{Direction, LogReporter, Reporter, Step};
+pub use source::{MigrationSource, Script};
+pub use status::{ChecksumState, MigrationStatus, State, Status, Summary};
+pub use table_rows::TableRows;
+
+/// Applies every pending embedded migration under the migration lock; for service start-up.
+///
+/// Uses the defaults of [`Options`] on `database_url`; returns the migrations
+/// it applied (none when another instance got there first).
+pub async fn run_pending(database_url: &str) -> Result<Vec<Step>> {
+    Migrator::new(Options::new(database_url))
+        .up(None, Mode::default(), LogReporter)
+        .await
+}
