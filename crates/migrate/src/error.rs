@@ -139,6 +139,9 @@ impl From<ConnectError> for MigrateError {
             ConnectError::Config(message) => Self::Config(message),
             ConnectError::Unreachable { url, reason } => Self::Unreachable { url, reason },
             ConnectError::DatabaseMissing { name, url } => Self::DatabaseMissing { name, url },
+            ConnectError::Authentication { url, reason }
+            | ConnectError::ServerBusy { url, reason }
+            | ConnectError::Tls { url, reason } => Self::Unreachable { url, reason },
         }
     }
 }

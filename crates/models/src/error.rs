@@ -99,6 +99,9 @@ impl From<bridge_connect::ConnectError> for Error {
                 url,
                 reason: format!("database {name:?} does not exist"),
             },
+            Connect::Authentication { url, reason }
+            | Connect::ServerBusy { url, reason }
+            | Connect::Tls { url, reason } => Self::Unreachable { url, reason },
         }
     }
 }
