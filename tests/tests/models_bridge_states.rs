@@ -1,6 +1,6 @@
-//! Bridge states: upsert adds deltas atomically (also under concurrency), refuses negative deltas and foreign namespaces; find; list by namespace.
+//! Bridge states: deltas add atomically (also under concurrency), a redelivered delta changes nothing, negative deltas and foreign namespaces are refused; find; list by namespace.
 
-use bridge_models::{BridgeState, Error, NewBridgeState, Result};
+use bridge_models::{AppliedDelta, BridgeState, BridgeStateDelta, Error, Result};
 use bridge_testkit::TestDatabase;
 use chrono::{Duration, SubsecRound, Utc};
 use serde_json::json;
@@ -14,19 +14,19 @@ async fn the_first_upsert_inserts_and_later_ones_add_their_deltas() -> Result<()
     let bridge = Uuid::now_v7();
     let later = Utc::now().trunc_subsecs(6);
     let earlier = later - Duration::minutes(5);
-    let mut first = NewBridgeState::new(bridge, "tenant-a", "AGGREGATING");
+    let mut first = BridgeStateDelta::new(Uuid::now_v7(), bridge, "tenant-a", "AGGREGATING");
     first.total_workflows_processed = 3;
     first.total_items_aggregated = 30;
     first.aggregation_metadata = json!({"batches": 1, "source": "kafka"});
     first.last_aggregation_timestamp = Some(later);
 
-    let inserted = BridgeState::upsert(conn, &first).await?;
-    let mut second = NewBridgeState::new(bridge, "tenant-a", "IDLE");
+    let inserted = BridgeState::apply_delta(conn, &first).await?;
+    let mut second = BridgeStateDelta::new(Uuid::now_v7(), bridge, "tenant-a", "IDLE");
     second.total_workflows_processed = 2;
     second.total_items_aggregated = 5;
     second.aggregation_metadata = json!({"batches": 2});
     second.last_aggregation_timestamp = Some(earlier);
-    let updated = BridgeState::upsert(conn, &second).await?;
+    let updated = BridgeState::apply_delta(conn, &second).await?;
 
     assert_eq!(inserted.bridge_id, bridge);
     assert_eq!(inserted.namespace, "tenant-a");
@@ -64,11 +64,13 @@ async fn eight_tasks_adding_a_thousand_each_end_at_exactly_eight_thousand() -> R
         let db = db.clone();
         tasks.spawn(async move {
             let conn = &mut db.conn().await?;
-            let mut delta = NewBridgeState::new(bridge, "tenant-a", "AGGREGATING");
+            let mut delta =
+                BridgeStateDelta::new(Uuid::now_v7(), bridge, "tenant-a", "AGGREGATING");
             delta.total_workflows_processed = 1;
             delta.total_items_aggregated = 2;
             for _ in 0..1_000 {
-                BridgeState::upsert(conn, &delta).await?;
+                delta.id = Uuid::now_v7();
+                BridgeState::apply_delta(conn, &delta).await?;
             }
             Ok::<_, Error>(())
         });
@@ -89,20 +91,19 @@ async fn negative_deltas_are_refused_and_change_nothing() -> Result<()> {
     let db = test_db.db().await?;
     let conn = &mut db.conn().await?;
     let bridge = Uuid::now_v7();
-    let mut delta = NewBridgeState::new(bridge, "tenant-a", "AGGREGATING");
+    let mut delta = BridgeStateDelta::new(Uuid::now_v7(), bridge, "tenant-a", "AGGREGATING");
     delta.total_items_aggregated = 10;
-    let stored = BridgeState::upsert(conn, &delta).await?;
+    let stored = BridgeState::apply_delta(conn, &delta).await?;
 
+    delta.id = Uuid::now_v7();
     delta.total_items_aggregated = -1;
-    let err = BridgeState::upsert(conn, &delta).await.unwrap_err();
+    let err = BridgeState::apply_delta(conn, &delta).await.unwrap_err();
 
-    let Error::InvalidValue(message) = &err else {
+    let Error::InvalidValue { field, problem } = &err else {
         panic!("expected InvalidValue, got {err:?}");
     };
-    assert!(
-        message.contains("total_items_aggregated") && message.contains("-1"),
-        "{message}"
-    );
+    assert_eq!(field, "bridge_states.total_items_aggregated");
+    assert!(problem.contains("-1"), "{problem}");
     assert_eq!(BridgeState::find(conn, bridge).await?, stored);
     Ok(())
 }
@@ -113,15 +114,26 @@ async fn an_upsert_from_another_namespace_is_refused() -> Result<()> {
     let db = test_db.db().await?;
     let conn = &mut db.conn().await?;
     let bridge = Uuid::now_v7();
-    let mut delta = NewBridgeState::new(bridge, "tenant-a", "AGGREGATING");
+    let mut delta = BridgeStateDelta::new(Uuid::now_v7(), bridge, "tenant-a", "AGGREGATING");
     delta.total_workflows_processed = 1;
-    let stored = BridgeState::upsert(conn, &delta).await?;
+    let stored = BridgeState::apply_delta(conn, &delta).await?;
 
+    delta.id = Uuid::now_v7();
     delta.namespace = "tenant-b".into();
-    let result = BridgeState::upsert(conn, &delta).await;
+    let result = BridgeState::apply_delta(conn, &delta).await;
 
-    assert!(matches!(result, Err(Error::InvalidValue(_))), "{result:?}");
+    assert!(
+        matches!(&result, Err(Error::InvalidValue { field, .. }) if field == "bridge_states.namespace"),
+        "{result:?}"
+    );
     assert_eq!(BridgeState::find(conn, bridge).await?, stored);
+    assert!(
+        matches!(
+            AppliedDelta::find(conn, delta.id).await,
+            Err(Error::NotFound { .. })
+        ),
+        "a refused delta is not recorded, so its redelivery is refused again"
+    );
     Ok(())
 }
 
@@ -132,14 +144,19 @@ async fn listing_by_namespace_never_returns_other_namespaces() -> Result<()> {
     let conn = &mut db.conn().await?;
     let mut tenant_a = Vec::new();
     for n in 0..3 {
-        let a = BridgeState::upsert(
+        let a = BridgeState::apply_delta(
             conn,
-            &NewBridgeState::new(Uuid::now_v7(), "tenant-a", "IDLE"),
+            &BridgeStateDelta::new(Uuid::now_v7(), Uuid::now_v7(), "tenant-a", "IDLE"),
         )
         .await?;
         tenant_a.push(a);
-        let b = NewBridgeState::new(Uuid::now_v7(), format!("tenant-b{n}"), "IDLE");
-        BridgeState::upsert(conn, &b).await?;
+        let b = BridgeStateDelta::new(
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+            format!("tenant-b{n}"),
+            "IDLE",
+        );
+        BridgeState::apply_delta(conn, &b).await?;
     }
     tenant_a.sort_by_key(|state| state.bridge_id);
 
@@ -163,5 +180,59 @@ async fn finding_an_unknown_bridge_is_not_found() -> Result<()> {
     let err = BridgeState::find(conn, bridge).await.unwrap_err();
 
     assert_eq!(err.to_string(), format!("bridge state not found: {bridge}"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_redelivered_delta_changes_nothing_and_returns_the_stored_state() -> Result<()> {
+    let test_db = TestDatabase::migrated();
+    let db = test_db.db().await?;
+    let conn = &mut db.conn().await?;
+    let bridge = Uuid::now_v7();
+    let mut delta = BridgeStateDelta::new(Uuid::now_v7(), bridge, "tenant-a", "AGGREGATING");
+    delta.total_workflows_processed = 2;
+    delta.total_items_aggregated = 20;
+    let applied = BridgeState::apply_delta(conn, &delta).await?;
+    let mut other = BridgeStateDelta::new(Uuid::now_v7(), bridge, "tenant-a", "IDLE");
+    other.total_items_aggregated = 1;
+    let after_other = BridgeState::apply_delta(conn, &other).await?;
+
+    let redelivered = BridgeState::apply_delta(conn, &delta).await?;
+
+    assert_eq!(applied.total_items_aggregated, 20);
+    assert_eq!(redelivered, after_other, "the stored state, unchanged");
+    assert_eq!(redelivered.total_workflows_processed, 2);
+    assert_eq!(redelivered.total_items_aggregated, 21);
+    assert_eq!(redelivered.current_fsm_state, "IDLE");
+    let recorded = AppliedDelta::find(conn, delta.id).await?;
+    assert_eq!(
+        (recorded.bridge_id, recorded.total_items_aggregated),
+        (bridge, 20)
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_same_delta_delivered_by_eight_tasks_at_once_counts_once() -> Result<()> {
+    let test_db = TestDatabase::migrated();
+    let db = test_db.db().await?;
+    let bridge = Uuid::now_v7();
+    let mut delta = BridgeStateDelta::new(Uuid::now_v7(), bridge, "tenant-a", "AGGREGATING");
+    delta.total_items_aggregated = 5;
+
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (db, delta) = (db.clone(), delta.clone());
+        tasks.spawn(async move {
+            let conn = &mut db.conn().await?;
+            BridgeState::apply_delta(conn, &delta).await
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        joined.expect("task panicked")?;
+    }
+
+    let state = BridgeState::find(&mut *db.conn().await?, bridge).await?;
+    assert_eq!(state.total_items_aggregated, 5);
     Ok(())
 }

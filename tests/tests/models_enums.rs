@@ -34,8 +34,9 @@ async fn every_workflow_state_is_stored_as_its_text_and_read_back() -> Result<()
         let stored: String = workflow_executions::table
             .find(created.id)
             .select(workflow_executions::current_state)
-            .get_result(conn)
-            .await?;
+            .load(conn)
+            .await?
+            .remove(0);
         assert_eq!(stored, text);
         assert_eq!(
             WorkflowExecution::find(conn, created.id)
@@ -66,8 +67,9 @@ async fn every_step_status_is_stored_as_its_text_and_read_back() -> Result<()> {
         let stored: String = workflow_steps::table
             .find(step.id)
             .select(workflow_steps::status)
-            .get_result(conn)
-            .await?;
+            .load(conn)
+            .await?
+            .remove(0);
         assert_eq!(stored, text);
         assert_eq!(WorkflowStep::find(conn, step.id).await?.status, *status);
     }
@@ -90,8 +92,9 @@ async fn every_health_status_is_stored_as_its_text_and_read_back() -> Result<()>
         let stored: String = node_registrations::table
             .find("n1")
             .select(node_registrations::health_status)
-            .get_result(conn)
-            .await?;
+            .load(conn)
+            .await?
+            .remove(0);
         assert_eq!(stored, text);
         assert_eq!(
             NodeRegistration::find(conn, "n1").await?.health_status,

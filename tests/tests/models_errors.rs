@@ -65,7 +65,7 @@ async fn rows_pointing_at_a_missing_workflow_violate_their_foreign_keys() -> Res
 }
 
 #[tokio::test]
-async fn negative_orders_and_durations_violate_their_checks() -> Result<()> {
+async fn negative_orders_and_durations_are_refused_naming_the_field() -> Result<()> {
     let test_db = TestDatabase::migrated();
     let db = test_db.db().await?;
     let conn = &mut db.conn().await?;
@@ -75,17 +75,34 @@ async fn negative_orders_and_durations_violate_their_checks() -> Result<()> {
     let mut negative_time = NewWorkflowStep::new(workflow.id, "validation", 0);
     negative_time.execution_time_ms = Some(-5);
 
-    assert_violates(
+    assert_invalid(
         WorkflowStep::append(conn, &negative_order).await,
-        ConstraintKind::Check,
-        "workflow_steps_step_order_check",
+        "workflow_steps.step_order",
+        "-1 is negative",
     );
-    assert_violates(
+    assert_invalid(
         WorkflowStep::append(conn, &negative_time).await,
-        ConstraintKind::Check,
-        "workflow_steps_execution_time_ms_check",
+        "workflow_steps.execution_time_ms",
+        "-5 is negative",
     );
+    assert!(WorkflowStep::list_for_workflow(conn, workflow.id)
+        .await?
+        .is_empty());
     Ok(())
+}
+
+/// Asserts `result` was refused before sending, naming `field` and `problem`.
+fn assert_invalid<T: std::fmt::Debug>(result: Result<T>, field: &str, problem: &str) {
+    match result {
+        Err(Error::InvalidValue {
+            field: actual_field,
+            problem: actual_problem,
+        }) => assert_eq!(
+            (actual_field.as_str(), actual_problem.as_str()),
+            (field, problem)
+        ),
+        other => panic!("expected {field} refused, got {other:?}"),
+    }
 }
 
 #[tokio::test]
@@ -103,10 +120,10 @@ async fn a_batch_with_one_bad_row_writes_nothing() -> Result<()> {
     let ingested = WorkflowStep::ingest_many(conn, &batch).await;
 
     for result in [appended.map(|rows| rows.len()), ingested] {
-        assert_violates(
+        assert_invalid(
             result,
-            ConstraintKind::Check,
-            "workflow_steps_step_order_check",
+            "workflow_steps.step_order",
+            "-1 is negative (row 1 of the batch)",
         );
     }
     assert!(WorkflowStep::list_for_workflow(conn, workflow.id)
@@ -135,7 +152,15 @@ async fn text_longer_than_its_column_is_an_invalid_value() -> Result<()> {
 
     for result in [workflow.map(|_| ()), stamp.map(|_| ())] {
         match result {
-            Err(Error::InvalidValue(message)) => assert!(message.contains("too long"), "{message}"),
+            Err(Error::InvalidValue { field, problem }) => {
+                assert!(
+                    field.ends_with("workflow_type")
+                        || field.ends_with("file_hash")
+                        || field.ends_with("to_state"),
+                    "{field}"
+                );
+                assert!(problem.contains("at most"), "{problem}");
+            }
             other => panic!("expected InvalidValue, got {other:?}"),
         }
     }
@@ -165,7 +190,15 @@ async fn a_transition_batch_with_text_too_long_fails_whole_as_an_invalid_value()
 
     for result in [appended.map(|rows| rows.len()), ingested] {
         match result {
-            Err(Error::InvalidValue(message)) => assert!(message.contains("too long"), "{message}"),
+            Err(Error::InvalidValue { field, problem }) => {
+                assert!(
+                    field.ends_with("workflow_type")
+                        || field.ends_with("file_hash")
+                        || field.ends_with("to_state"),
+                    "{field}"
+                );
+                assert!(problem.contains("at most"), "{problem}");
+            }
             other => panic!("expected InvalidValue, got {other:?}"),
         }
     }

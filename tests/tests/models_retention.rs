@@ -117,7 +117,7 @@ async fn a_retention_batch_must_be_bounded() -> Result<()> {
         let err = FsmTransition::delete_older_than(conn, Utc::now(), batch)
             .await
             .expect_err("an unbounded batch");
-        assert!(matches!(err, Error::InvalidValue(_)), "{err:?}");
+        assert!(matches!(err, Error::InvalidValue { .. }), "{err:?}");
     }
     Ok(())
 }

@@ -94,9 +94,10 @@ async fn backends_in_turn(order: CheckoutOrder, checkouts: usize) -> Vec<i32> {
     let pid = || async {
         let mut conn = db.conn().await.expect("a free connection");
         select(sql::<Integer>("pg_backend_pid()"))
-            .get_result::<i32>(&mut conn)
+            .load::<i32>(&mut conn)
             .await
             .expect("the server answers")
+            .remove(0)
     };
     // Three connections checked out at once, then all idle.
     let opened = futures_util::future::join_all((0..3).map(|_| db.conn())).await;

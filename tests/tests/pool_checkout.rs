@@ -35,9 +35,10 @@ async fn first_query_after_termination_succeeds(test_on_checkout: bool) {
 
     let mut conn = db.conn().await.unwrap();
     let one: i32 = diesel::select(1.into_sql::<Integer>())
-        .get_result(&mut conn)
+        .load(&mut conn)
         .await
-        .unwrap();
+        .unwrap()
+        .remove(0);
     assert_eq!(one, 1);
 }
 

@@ -200,9 +200,15 @@ where
             return Ok(Vec::new());
         }
         if all_generated {
-            return Ok(AppendBatch::<R, Generated, A>::new(arrays)
+            let stored = AppendBatch::<R, Generated, A>::new(arrays)
                 .load(conn)
-                .await?);
+                .await?;
+            // PostgreSQL returns an INSERT … SELECT's rows in the order it
+            // inserted them, but does not promise it: check, as below.
+            if stored.iter().map(R::id).eq(ids.iter().copied()) {
+                return Ok(stored);
+            }
+            return in_order(ids, stored);
         }
         let mut stored = AppendBatch::<R, Supplied, A>::new(arrays)
             .load(conn)

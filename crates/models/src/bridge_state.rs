@@ -1,18 +1,23 @@
 //! Reducer aggregation state, one row per bridge (`bridge_states`).
 
-use bridge_schema::bridge_states;
+use bridge_schema::{bridge_state_deltas, bridge_states};
 use chrono::{DateTime, Utc};
 use diesel::{
     prelude::*,
     sql_types::{Nullable, Timestamptz},
     upsert::excluded,
 };
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::error::{Error, Result};
+use crate::{
+    error::{Error, Result},
+    json::StoredJson,
+    outcome::on_conn,
+    validate,
+};
 
 diesel::define_sql_function! {
     /// SQL `GREATEST`: the later of two timestamps, ignoring NULL.
@@ -33,6 +38,7 @@ pub struct BridgeState {
     /// Items aggregated so far.
     pub total_items_aggregated: i64,
     /// Free-form aggregation state.
+    #[diesel(deserialize_as = StoredJson)]
     pub aggregation_metadata: Value,
     /// Current state of the bridge state machine.
     pub current_fsm_state: String,
@@ -44,17 +50,23 @@ pub struct BridgeState {
     pub updated_at: DateTime<Utc>,
 }
 
-/// What one aggregation adds to a bridge's state; see [`BridgeState::upsert`].
+/// What one aggregation adds to a bridge's state; see [`BridgeState::apply_delta`].
+///
+/// Its `id` makes the delta idempotent: one applied already (a redelivery)
+/// changes nothing.
 #[derive(Debug, Clone, PartialEq, Insertable, Serialize, Deserialize)]
 #[diesel(table_name = bridge_states, check_for_backend(diesel::pg::Pg))]
-pub struct NewBridgeState {
+pub struct BridgeStateDelta {
+    /// The delta's id, e.g. the id of the event that carries it.
+    #[diesel(skip_insertion)]
+    pub id: Uuid,
     /// The bridge.
     pub bridge_id: Uuid,
-    /// Namespace of the bridge; an upsert never moves a bridge between namespaces.
+    /// Namespace of the bridge; a delta never moves a bridge between namespaces.
     pub namespace: String,
-    /// Workflows processed since the last upsert: added to the total, never negative.
+    /// Workflows processed since the last delta: added to the total, never negative.
     pub total_workflows_processed: i64,
-    /// Items aggregated since the last upsert: added to the total, never negative.
+    /// Items aggregated since the last delta: added to the total, never negative.
     pub total_items_aggregated: i64,
     /// Keys merged over the stored metadata (top level; `{}` changes nothing).
     pub aggregation_metadata: Value,
@@ -64,14 +76,16 @@ pub struct NewBridgeState {
     pub last_aggregation_timestamp: Option<DateTime<Utc>>,
 }
 
-impl NewBridgeState {
-    /// An upsert for `bridge_id` adding nothing, in state `current_fsm_state`.
+impl BridgeStateDelta {
+    /// Delta `id` for `bridge_id` adding nothing, in state `current_fsm_state`.
     pub fn new(
+        id: Uuid,
         bridge_id: Uuid,
         namespace: impl Into<String>,
         current_fsm_state: impl Into<String>,
     ) -> Self {
         Self {
+            id,
             bridge_id,
             namespace: namespace.into(),
             total_workflows_processed: 0,
@@ -82,37 +96,110 @@ impl NewBridgeState {
         }
     }
 
-    /// Refuses negative deltas: counters only move forward.
+    /// Refuses what the table cannot hold and negative deltas (counters only
+    /// move forward), naming the field.
     fn validate(&self) -> Result<()> {
-        for (column, delta) in [
-            ("total_workflows_processed", self.total_workflows_processed),
-            ("total_items_aggregated", self.total_items_aggregated),
-        ] {
-            if delta < 0 {
-                return Err(Error::InvalidValue(format!(
-                    "{column} delta {delta} for bridge {} is negative; counters only move forward",
-                    self.bridge_id
-                )));
-            }
+        const TABLE: &str = "bridge_states";
+        validate::text(TABLE, "namespace", &self.namespace)?;
+        validate::text(TABLE, "current_fsm_state", &self.current_fsm_state)?;
+        validate::json(TABLE, "aggregation_metadata", &self.aggregation_metadata)?;
+        if let Some(at) = self.last_aggregation_timestamp {
+            validate::timestamp(TABLE, "last_aggregation_timestamp", at)?;
         }
-        Ok(())
+        validate::non_negative(
+            TABLE,
+            "total_workflows_processed",
+            self.total_workflows_processed,
+        )?;
+        validate::non_negative(TABLE, "total_items_aggregated", self.total_items_aggregated)
+    }
+}
+
+/// A delta recorded as applied (`bridge_state_deltas`).
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Serialize, Deserialize)]
+#[diesel(table_name = bridge_state_deltas, check_for_backend(diesel::pg::Pg))]
+pub struct AppliedDelta {
+    /// The delta's id.
+    pub id: Uuid,
+    /// The bridge it was applied to.
+    pub bridge_id: Uuid,
+    /// Workflows it added.
+    pub total_workflows_processed: i64,
+    /// Items it added.
+    pub total_items_aggregated: i64,
+    /// When it was applied.
+    pub created_at: DateTime<Utc>,
+}
+
+impl AppliedDelta {
+    /// The applied delta with id `id`.
+    pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Self> {
+        on_conn!(conn, {
+            bridge_state_deltas::table
+                .find(id)
+                .select(Self::as_select())
+                .load(conn)
+                .await?
+                .pop()
+                .ok_or_else(|| Error::not_found("bridge state delta", id))
+        })
     }
 }
 
 impl BridgeState {
     const ENTITY: &'static str = "bridge state";
 
-    /// Inserts the bridge's row or adds `delta` to it, in one atomic statement.
+    /// Applies `delta` to the bridge's row, inserting the row if it is new,
+    /// in one transaction; a delta whose id was applied before (a
+    /// redelivery) changes nothing and returns the row as stored.
     ///
-    /// Counters grow by the deltas (concurrent upserts all count), metadata
+    /// Counters grow by the deltas (concurrent deltas all count), metadata
     /// keys are merged, `current_fsm_state` is replaced, and the aggregation
     /// time keeps the later value. Negative deltas and a `namespace` other
-    /// than the stored one are refused with [`Error::InvalidValue`].
-    pub async fn upsert(conn: &mut AsyncPgConnection, delta: &NewBridgeState) -> Result<Self> {
+    /// than the stored one are refused with [`Error::InvalidValue`], and
+    /// nothing is written.
+    pub async fn apply_delta(
+        conn: &mut AsyncPgConnection,
+        delta: &BridgeStateDelta,
+    ) -> Result<Self> {
+        delta.validate()?;
+        on_conn!(conn, {
+            conn.transaction(async |conn| {
+                if Self::record_delta(conn, delta).await? {
+                    Self::add(conn, delta).await
+                } else {
+                    Self::find(conn, delta.bridge_id).await
+                }
+            })
+            .await
+        })
+    }
+
+    /// Records `delta` as applied; false when its id was recorded before.
+    ///
+    /// A concurrent delivery of the same id waits here for the first one's
+    /// transaction and then finds the id taken.
+    async fn record_delta(conn: &mut AsyncPgConnection, delta: &BridgeStateDelta) -> Result<bool> {
+        use bridge_state_deltas as d;
+        let recorded = diesel::insert_into(d::table)
+            .values((
+                d::id.eq(delta.id),
+                d::bridge_id.eq(delta.bridge_id),
+                d::total_workflows_processed.eq(delta.total_workflows_processed),
+                d::total_items_aggregated.eq(delta.total_items_aggregated),
+            ))
+            .on_conflict(d::id)
+            .do_nothing()
+            .execute(conn)
+            .await?;
+        Ok(recorded == 1)
+    }
+
+    /// Adds `delta` to the bridge's row (inserting it if new), in one statement.
+    async fn add(conn: &mut AsyncPgConnection, delta: &BridgeStateDelta) -> Result<Self> {
         use bridge_states as bs;
         // `ON CONFLICT … DO UPDATE … WHERE` is this trait's `filter`, not `QueryDsl`'s.
         use diesel::query_dsl::methods::FilterDsl as _;
-        delta.validate()?;
         diesel::insert_into(bs::table)
             .values(delta)
             .on_conflict(bs::bridge_id)
@@ -132,26 +219,31 @@ impl BridgeState {
             ))
             .filter(bs::namespace.eq(excluded(bs::namespace)))
             .returning(Self::as_returning())
-            .get_result(conn)
-            .await
-            .optional()?
+            .load(conn)
+            .await?
+            .pop()
             .ok_or_else(|| {
-                Error::InvalidValue(format!(
-                    "bridge {} belongs to another namespace than {:?}; refusing to update it",
-                    delta.bridge_id, delta.namespace
-                ))
+                Error::invalid(
+                    "bridge_states.namespace",
+                    format!(
+                        "bridge {} belongs to another namespace than {:?}; refusing to update it",
+                        delta.bridge_id, delta.namespace
+                    ),
+                )
             })
     }
 
     /// The state of bridge `bridge_id`.
     pub async fn find(conn: &mut AsyncPgConnection, bridge_id: Uuid) -> Result<Self> {
-        bridge_states::table
-            .find(bridge_id)
-            .select(Self::as_select())
-            .get_result(conn)
-            .await
-            .optional()?
-            .ok_or_else(|| Error::not_found(Self::ENTITY, bridge_id))
+        on_conn!(conn, {
+            bridge_states::table
+                .find(bridge_id)
+                .select(Self::as_select())
+                .load(conn)
+                .await?
+                .pop()
+                .ok_or_else(|| Error::not_found(Self::ENTITY, bridge_id))
+        })
     }
 
     /// The states of every bridge in `namespace`, by `bridge_id`.
@@ -159,11 +251,13 @@ impl BridgeState {
         conn: &mut AsyncPgConnection,
         namespace: &str,
     ) -> Result<Vec<Self>> {
-        Ok(bridge_states::table
-            .filter(bridge_states::namespace.eq(namespace))
-            .order(bridge_states::bridge_id)
-            .select(Self::as_select())
-            .load(conn)
-            .await?)
+        on_conn!(conn, {
+            Ok(bridge_states::table
+                .filter(bridge_states::namespace.eq(namespace))
+                .order(bridge_states::bridge_id)
+                .select(Self::as_select())
+                .load(conn)
+                .await?)
+        })
     }
 }

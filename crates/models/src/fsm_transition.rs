@@ -13,7 +13,10 @@ use crate::{
     batch::{self, column, unnest, UnnestInsert},
     error::Result,
     insert::{insert_or_stored, keyed, Keyed},
+    json::StoredJson,
+    outcome::on_conn,
     paging::{keyset, load_page, Page, PageRequest},
+    validate,
 };
 
 // Appends write `created_at` as `clock_timestamp()` rather than leave it to
@@ -42,6 +45,7 @@ pub struct FsmTransition {
     /// The event that caused the transition.
     pub transition_event: String,
     /// Free-form context.
+    #[diesel(deserialize_as = StoredJson)]
     pub transition_data: Value,
     /// When it was recorded.
     pub created_at: DateTime<Utc>,
@@ -74,6 +78,18 @@ pub struct NewFsmTransition {
     pub transition_data: Value,
 }
 
+impl NewFsmTransition {
+    /// Refuses what the table cannot hold, naming the field.
+    fn validate(&self) -> Result<()> {
+        const TABLE: &str = "fsm_transitions";
+        validate::text(TABLE, "entity_type", &self.entity_type)?;
+        validate::opt_text(TABLE, "from_state", self.from_state.as_deref())?;
+        validate::text(TABLE, "to_state", &self.to_state)?;
+        validate::text(TABLE, "transition_event", &self.transition_event)?;
+        validate::json(TABLE, "transition_data", &self.transition_data)
+    }
+}
+
 keyed!(FsmTransition, fsm_transitions, "fsm transition");
 
 impl UnnestInsert for FsmTransition {
@@ -87,14 +103,18 @@ keyset!(FsmTransition);
 impl FsmTransition {
     /// The transition with id `id`.
     pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Self> {
-        <Self as Keyed>::find(conn, id).await
+        on_conn!(conn, <Self as Keyed>::find(conn, id).await)
     }
 
     /// Records one transition; re-appending an existing id returns the stored row.
     pub async fn append(conn: &mut AsyncPgConnection, new: &NewFsmTransition) -> Result<Self> {
+        new.validate()?;
         let id = new.id.unwrap_or_else(Uuid::now_v7);
         let created_at = fsm_transitions::created_at.eq(clock_timestamp());
-        insert_or_stored!(conn, fsm_transitions, id, (created_at, new))
+        on_conn!(
+            conn,
+            insert_or_stored!(conn, fsm_transitions, id, (created_at, new))
+        )
     }
 
     /// Records many transitions in one statement; returns the stored rows in input order.
@@ -106,8 +126,12 @@ impl FsmTransition {
         conn: &mut AsyncPgConnection,
         new: &[NewFsmTransition],
     ) -> Result<Vec<Self>> {
+        validate::rows(new, NewFsmTransition::validate)?;
         let (ids, all_generated) = batch::ids(new, |row| row.id);
-        batch::append(conn, &ids, all_generated, unnest_arrays(&ids, new)).await
+        on_conn!(
+            conn,
+            batch::append(conn, &ids, all_generated, unnest_arrays(&ids, new)).await
+        )
     }
 
     /// Records many transitions in one statement without reading them back;
@@ -121,27 +145,37 @@ impl FsmTransition {
         conn: &mut AsyncPgConnection,
         new: &[NewFsmTransition],
     ) -> Result<usize> {
+        validate::rows(new, NewFsmTransition::validate)?;
         let (ids, all_generated) = batch::ids(new, |row| row.id);
-        batch::ingest::<Self, _>(conn, new.len(), all_generated, unnest_arrays(&ids, new)).await
+        on_conn!(
+            conn,
+            batch::ingest::<Self, _>(conn, new.len(), all_generated, unnest_arrays(&ids, new))
+                .await
+        )
     }
 
     /// Every transition of `entity_id`, oldest first.
     pub async fn history(conn: &mut AsyncPgConnection, entity_id: Uuid) -> Result<Vec<Self>> {
-        Ok(fsm_transitions::table
-            .filter(fsm_transitions::entity_id.eq(entity_id))
-            .order((fsm_transitions::created_at, fsm_transitions::id))
-            .select(Self::as_select())
-            .load(conn)
-            .await?)
+        on_conn!(conn, {
+            Ok(fsm_transitions::table
+                .filter(fsm_transitions::entity_id.eq(entity_id))
+                .order((fsm_transitions::created_at, fsm_transitions::id))
+                .select(Self::as_select())
+                .load(conn)
+                .await?)
+        })
     }
 
     /// The latest transitions of any entity, newest first, keyset-paged.
     pub async fn recent(conn: &mut AsyncPgConnection, page: PageRequest) -> Result<Page<Self>> {
-        load_page!(
+        on_conn!(
             conn,
-            fsm_transitions,
-            fsm_transitions::table.select(Self::as_select()),
-            page
+            load_page!(
+                conn,
+                fsm_transitions,
+                fsm_transitions::table.select(Self::as_select()),
+                page
+            )
         )
     }
 }

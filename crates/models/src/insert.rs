@@ -45,9 +45,9 @@ macro_rules! keyed {
                 $table::table
                     .find(id)
                     .select(Self::as_select())
-                    .get_result(conn)
-                    .await
-                    .optional()?
+                    .load(conn)
+                    .await?
+                    .pop()
                     .ok_or_else(|| $crate::error::Error::not_found($entity, id))
             }
 
@@ -70,7 +70,10 @@ pub(crate) use keyed;
 /// stored: the new row, or the one already there with that id (a redelivery).
 ///
 /// One statement, `INSERT … ON CONFLICT (id) DO NOTHING RETURNING`; only a
-/// redelivery reads the stored row back. Used inside the `impl` of a
+/// redelivery reads the stored row back. The result is read to the end (the
+/// server's ReadyForQuery), so `Ok` means committed: the first row arrives
+/// before the implicit transaction commits, and a commit can still fail
+/// (a deferred constraint, a lost connection). Used inside the `impl` of a
 /// [`Keyed`] row type of `$table`.
 macro_rules! insert_or_stored {
     ($conn:expr, $table:ident, $id:expr, $values:expr) => {{
@@ -80,9 +83,9 @@ macro_rules! insert_or_stored {
             .on_conflict($table::id)
             .do_nothing()
             .returning(Self::as_returning())
-            .get_result(&mut *conn)
-            .await
-            .optional()?;
+            .load(&mut *conn)
+            .await?
+            .pop();
         match inserted {
             Some(row) => Ok(row),
             None => <Self as $crate::insert::Keyed>::find(conn, id).await,

@@ -11,7 +11,10 @@ use uuid::Uuid;
 use crate::{
     error::Result,
     insert::{insert_or_stored, keyed, Keyed},
+    json::StoredJson,
+    outcome::on_conn,
     paging::{keyset, load_page, Page, PageRequest},
+    validate,
     workflow_execution::WorkflowExecution,
 };
 
@@ -37,6 +40,7 @@ pub struct MetadataStamp {
     /// BLAKE3 hash of the stamped content.
     pub file_hash: String,
     /// The complete stamp.
+    #[diesel(deserialize_as = StoredJson)]
     pub stamp_data: Value,
     /// Namespace of the stamp.
     pub namespace: String,
@@ -67,6 +71,16 @@ pub struct NewMetadataStamp {
     pub namespace: String,
 }
 
+impl NewMetadataStamp {
+    /// Refuses what the table cannot hold, naming the field.
+    fn validate(&self) -> Result<()> {
+        const TABLE: &str = "metadata_stamps";
+        validate::text(TABLE, "file_hash", &self.file_hash)?;
+        validate::text(TABLE, "namespace", &self.namespace)?;
+        validate::json(TABLE, "stamp_data", &self.stamp_data)
+    }
+}
+
 keyed!(MetadataStamp, metadata_stamps, "metadata stamp");
 
 keyset!(MetadataStamp);
@@ -74,13 +88,14 @@ keyset!(MetadataStamp);
 impl MetadataStamp {
     /// Records a stamp; re-appending an existing id returns the stored row.
     pub async fn append(conn: &mut AsyncPgConnection, new: &NewMetadataStamp) -> Result<Self> {
+        new.validate()?;
         let id = new.id.unwrap_or_else(Uuid::now_v7);
-        insert_or_stored!(conn, metadata_stamps, id, new)
+        on_conn!(conn, insert_or_stored!(conn, metadata_stamps, id, new))
     }
 
     /// The stamp with id `id`.
     pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Self> {
-        <Self as Keyed>::find(conn, id).await
+        on_conn!(conn, <Self as Keyed>::find(conn, id).await)
     }
 
     /// Stamps of content hashing to `file_hash` in `namespace`, newest first.
@@ -89,16 +104,18 @@ impl MetadataStamp {
         namespace: &str,
         file_hash: &str,
     ) -> Result<Vec<Self>> {
-        Ok(metadata_stamps::table
-            .filter(metadata_stamps::file_hash.eq(file_hash))
-            .filter(metadata_stamps::namespace.eq(namespace))
-            .order((
-                metadata_stamps::created_at.desc(),
-                metadata_stamps::id.desc(),
-            ))
-            .select(Self::as_select())
-            .load(conn)
-            .await?)
+        on_conn!(conn, {
+            Ok(metadata_stamps::table
+                .filter(metadata_stamps::file_hash.eq(file_hash))
+                .filter(metadata_stamps::namespace.eq(namespace))
+                .order((
+                    metadata_stamps::created_at.desc(),
+                    metadata_stamps::id.desc(),
+                ))
+                .select(Self::as_select())
+                .load(conn)
+                .await?)
+        })
     }
 
     /// Stamps of workflow `workflow_id` in `namespace`, oldest first.
@@ -107,13 +124,15 @@ impl MetadataStamp {
         namespace: &str,
         workflow_id: Uuid,
     ) -> Result<Vec<Self>> {
-        Ok(metadata_stamps::table
-            .filter(metadata_stamps::workflow_id.eq(workflow_id))
-            .filter(metadata_stamps::namespace.eq(namespace))
-            .order((metadata_stamps::created_at, metadata_stamps::id))
-            .select(Self::as_select())
-            .load(conn)
-            .await?)
+        on_conn!(conn, {
+            Ok(metadata_stamps::table
+                .filter(metadata_stamps::workflow_id.eq(workflow_id))
+                .filter(metadata_stamps::namespace.eq(namespace))
+                .order((metadata_stamps::created_at, metadata_stamps::id))
+                .select(Self::as_select())
+                .load(conn)
+                .await?)
+        })
     }
 
     /// Stamps of `namespace`, newest first, keyset-paged.
@@ -122,13 +141,16 @@ impl MetadataStamp {
         namespace: &str,
         page: PageRequest,
     ) -> Result<Page<Self>> {
-        load_page!(
+        on_conn!(
             conn,
-            metadata_stamps,
-            metadata_stamps::table
-                .filter(metadata_stamps::namespace.eq(namespace))
-                .select(Self::as_select()),
-            page
+            load_page!(
+                conn,
+                metadata_stamps,
+                metadata_stamps::table
+                    .filter(metadata_stamps::namespace.eq(namespace))
+                    .select(Self::as_select()),
+                page
+            )
         )
     }
 }

@@ -9,7 +9,10 @@ use serde_json::Value;
 
 use crate::{
     error::{Error, Result},
+    json::StoredJson,
+    outcome::on_conn,
     state::HealthStatus,
+    validate,
 };
 
 /// One registered node.
@@ -24,10 +27,13 @@ pub struct NodeRegistration {
     /// Version the node runs, e.g. `v1.0.0`.
     pub node_version: String,
     /// What the node can do.
+    #[diesel(deserialize_as = StoredJson)]
     pub capabilities: Value,
     /// Where the node is reached.
+    #[diesel(deserialize_as = StoredJson)]
     pub endpoints: Value,
     /// Free-form metadata.
+    #[diesel(deserialize_as = StoredJson)]
     pub metadata: Value,
     /// Health the node last reported.
     pub health_status: HealthStatus,
@@ -77,6 +83,17 @@ impl NewNodeRegistration {
             health_status: HealthStatus::Unknown,
         }
     }
+
+    /// Refuses what the table cannot hold, naming the field.
+    fn validate(&self) -> Result<()> {
+        const TABLE: &str = "node_registrations";
+        validate::text(TABLE, "node_id", &self.node_id)?;
+        validate::text(TABLE, "node_type", &self.node_type)?;
+        validate::text(TABLE, "node_version", &self.node_version)?;
+        validate::json(TABLE, "capabilities", &self.capabilities)?;
+        validate::json(TABLE, "endpoints", &self.endpoints)?;
+        validate::json(TABLE, "metadata", &self.metadata)
+    }
 }
 
 /// A heartbeat: the health a node reports and when.
@@ -110,32 +127,39 @@ impl NodeRegistration {
         node: &NewNodeRegistration,
     ) -> Result<Self> {
         use node_registrations as nr;
-        Ok(diesel::insert_into(nr::table)
-            .values(node)
-            .on_conflict(nr::node_id)
-            .do_update()
-            .set((
-                nr::node_type.eq(excluded(nr::node_type)),
-                nr::node_version.eq(excluded(nr::node_version)),
-                nr::capabilities.eq(excluded(nr::capabilities)),
-                nr::endpoints.eq(excluded(nr::endpoints)),
-                nr::metadata.eq(excluded(nr::metadata)),
-                nr::health_status.eq(excluded(nr::health_status)),
-            ))
-            .returning(Self::as_returning())
-            .get_result(conn)
-            .await?)
+        node.validate()?;
+        on_conn!(conn, {
+            diesel::insert_into(nr::table)
+                .values(node)
+                .on_conflict(nr::node_id)
+                .do_update()
+                .set((
+                    nr::node_type.eq(excluded(nr::node_type)),
+                    nr::node_version.eq(excluded(nr::node_version)),
+                    nr::capabilities.eq(excluded(nr::capabilities)),
+                    nr::endpoints.eq(excluded(nr::endpoints)),
+                    nr::metadata.eq(excluded(nr::metadata)),
+                    nr::health_status.eq(excluded(nr::health_status)),
+                ))
+                .returning(Self::as_returning())
+                .load(conn)
+                .await?
+                .pop()
+                .ok_or_else(|| Error::not_found(Self::ENTITY, &node.node_id))
+        })
     }
 
     /// The node `node_id`.
     pub async fn find(conn: &mut AsyncPgConnection, node_id: &str) -> Result<Self> {
-        node_registrations::table
-            .find(node_id)
-            .select(Self::as_select())
-            .get_result(conn)
-            .await
-            .optional()?
-            .ok_or_else(|| Error::not_found(Self::ENTITY, node_id))
+        on_conn!(conn, {
+            node_registrations::table
+                .find(node_id)
+                .select(Self::as_select())
+                .load(conn)
+                .await?
+                .pop()
+                .ok_or_else(|| Error::not_found(Self::ENTITY, node_id))
+        })
     }
 
     /// Records a heartbeat of node `node_id` and returns the updated row.
@@ -144,13 +168,16 @@ impl NodeRegistration {
         node_id: &str,
         beat: &NodeHeartbeat,
     ) -> Result<Self> {
-        diesel::update(node_registrations::table.find(node_id))
-            .set(beat)
-            .returning(Self::as_returning())
-            .get_result(conn)
-            .await
-            .optional()?
-            .ok_or_else(|| Error::not_found(Self::ENTITY, node_id))
+        validate::timestamp("node_registrations", "last_heartbeat", beat.last_heartbeat)?;
+        on_conn!(conn, {
+            diesel::update(node_registrations::table.find(node_id))
+                .set(beat)
+                .returning(Self::as_returning())
+                .load(conn)
+                .await?
+                .pop()
+                .ok_or_else(|| Error::not_found(Self::ENTITY, node_id))
+        })
     }
 
     /// Nodes of `node_type` reporting `health`, by `node_id`.
@@ -159,13 +186,15 @@ impl NodeRegistration {
         node_type: &str,
         health: HealthStatus,
     ) -> Result<Vec<Self>> {
-        Ok(node_registrations::table
-            .filter(node_registrations::node_type.eq(node_type))
-            .filter(node_registrations::health_status.eq(health))
-            .order(node_registrations::node_id)
-            .select(Self::as_select())
-            .load(conn)
-            .await?)
+        on_conn!(conn, {
+            Ok(node_registrations::table
+                .filter(node_registrations::node_type.eq(node_type))
+                .filter(node_registrations::health_status.eq(health))
+                .order(node_registrations::node_id)
+                .select(Self::as_select())
+                .load(conn)
+                .await?)
+        })
     }
 
     /// Nodes silent since before `cutoff`, longest silent first: their last
@@ -175,23 +204,27 @@ impl NodeRegistration {
         cutoff: DateTime<Utc>,
     ) -> Result<Vec<Self>> {
         use node_registrations as nr;
-        Ok(nr::table
-            .filter(
-                nr::last_heartbeat.lt(cutoff).or(nr::last_heartbeat
-                    .is_null()
-                    .and(nr::registered_at.lt(cutoff))),
-            )
-            .order((nr::last_heartbeat.asc().nulls_first(), nr::node_id))
-            .select(Self::as_select())
-            .load(conn)
-            .await?)
+        on_conn!(conn, {
+            Ok(nr::table
+                .filter(
+                    nr::last_heartbeat.lt(cutoff).or(nr::last_heartbeat
+                        .is_null()
+                        .and(nr::registered_at.lt(cutoff))),
+                )
+                .order((nr::last_heartbeat.asc().nulls_first(), nr::node_id))
+                .select(Self::as_select())
+                .load(conn)
+                .await?)
+        })
     }
 
     /// Removes node `node_id`; false when it was not registered.
     pub async fn deregister(conn: &mut AsyncPgConnection, node_id: &str) -> Result<bool> {
-        let deleted = diesel::delete(node_registrations::table.find(node_id))
-            .execute(conn)
-            .await?;
-        Ok(deleted > 0)
+        on_conn!(conn, {
+            let deleted = diesel::delete(node_registrations::table.find(node_id))
+                .execute(conn)
+                .await?;
+            Ok(deleted > 0)
+        })
     }
 }

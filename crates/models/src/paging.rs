@@ -46,11 +46,10 @@ impl PageRequest {
     /// The `LIMIT` to query: one more row than asked, to learn whether more follow.
     pub(crate) fn fetch_limit(&self) -> Result<i64> {
         if self.limit == 0 || self.limit > Self::MAX_LIMIT {
-            return Err(Error::InvalidValue(format!(
-                "page limit {} is outside 1..={}",
-                self.limit,
-                Self::MAX_LIMIT
-            )));
+            return Err(Error::invalid(
+                "page limit",
+                format!("{} is outside 1..={}", self.limit, Self::MAX_LIMIT),
+            ));
         }
         Ok(i64::from(self.limit) + 1)
     }

@@ -5,6 +5,7 @@ use std::{
     time::Duration,
 };
 
+use bridge_connect::ConnectError;
 use diesel::{ConnectionError, ConnectionResult};
 use diesel_async::{
     pooled_connection::{
@@ -57,10 +58,12 @@ impl Db {
     pub fn connect_lazy(config: DbConfig) -> Result<Self> {
         validate_url(&config.database_url)?;
         let connect_timeout = config.connect_timeout;
+        let last_connect_error = LastConnectError::default();
         let mut manager_config = ManagerConfig::<AsyncPgConnection>::default();
+        let record = last_connect_error.clone();
         manager_config.custom_setup = Box::new(move |url| {
-            let url = url.to_owned();
-            async move { establish(&url, connect_timeout).await }.boxed()
+            let (url, record) = (url.to_owned(), record.clone());
+            async move { record.outcome(establish(&url, connect_timeout).await) }.boxed()
         });
         manager_config.recycling_method = if config.test_on_checkout {
             RecyclingMethod::Verified
@@ -70,7 +73,6 @@ impl Db {
                 async move { reject_if_closed(closed) }.boxed()
             }))
         };
-        let last_connect_error = LastConnectError::default();
         let manager =
             AsyncDieselConnectionManager::new_with_config(&config.database_url, manager_config);
         let pool = bb8::Pool::builder()
@@ -95,14 +97,18 @@ impl Db {
     /// Checks a connection out of the pool.
     pub async fn conn(&self) -> Result<PooledConnection<'_>> {
         self.pool.get().await.map_err(|err| match err {
-            // bb8 retries failed connects until the check-out times out; with
-            // no connection open at all, the server is what failed.
-            ::bb8::RunError::TimedOut => match self.last_connect_error.take() {
-                Some(reason) if self.pool.state().connections == 0 => self.unreachable(reason),
-                _ => Error::PoolTimeout(self.config.checkout_timeout),
+            // bb8 retries failed connects until the check-out times out; when
+            // the latest attempt failed, that is why (the server's connection
+            // limit, a wrong password, a server down), not the pool's size.
+            ::bb8::RunError::TimedOut => match self.last_connect_error.get() {
+                Some(err) => err.into(),
+                None => Error::PoolTimeout(self.config.checkout_timeout),
             },
             ::bb8::RunError::User(PoolError::ConnectionError(err)) => {
-                self.unreachable(err.to_string())
+                match self.last_connect_error.get() {
+                    Some(err) => err.into(),
+                    None => self.unreachable(err.to_string()),
+                }
             }
             ::bb8::RunError::User(PoolError::QueryError(err)) => err.into(),
         })
@@ -136,29 +142,38 @@ fn reject_if_closed(closed: bool) -> diesel::QueryResult<()> {
 }
 
 /// Opens one connection for the pool, giving up after `timeout`.
-async fn establish(url: &str, timeout: Duration) -> ConnectionResult<AsyncPgConnection> {
-    bridge_connect::establish(url, timeout)
-        .await
-        .map_err(|err| ConnectionError::BadConnection(err.to_string()))
+async fn establish(url: &str, timeout: Duration) -> Result<AsyncPgConnection, ConnectError> {
+    bridge_connect::establish(url, timeout).await
 }
 
-/// Keeps the latest connect error bb8 reports, to explain a check-out timeout.
+/// The outcome of the pool's latest connection attempt, kept typed to
+/// explain a check-out that failed or timed out.
 #[derive(Debug, Clone, Default)]
-struct LastConnectError(Arc<Mutex<Option<String>>>);
+struct LastConnectError(Arc<Mutex<Option<ConnectError>>>);
 
 impl LastConnectError {
-    fn take(&self) -> Option<String> {
+    /// The error of the latest attempt, unless one succeeded since.
+    fn get(&self) -> Option<ConnectError> {
         self.0
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())
-            .take()
+            .clone()
+    }
+
+    /// Records the outcome of an attempt and hands it to bb8.
+    fn outcome(
+        &self,
+        attempt: Result<AsyncPgConnection, ConnectError>,
+    ) -> ConnectionResult<AsyncPgConnection> {
+        let mut last = self.0.lock().unwrap_or_else(|poison| poison.into_inner());
+        *last = attempt.as_ref().err().cloned();
+        attempt.map_err(|err| ConnectionError::BadConnection(err.to_string()))
     }
 }
 
 impl ::bb8::ErrorSink<PoolError> for LastConnectError {
     fn sink(&self, error: PoolError) {
         tracing::warn!(%error, "database connection failed");
-        *self.0.lock().unwrap_or_else(|poison| poison.into_inner()) = Some(error.to_string());
     }
 
     fn boxed_clone(&self) -> Box<dyn ::bb8::ErrorSink<PoolError>> {

@@ -14,9 +14,10 @@ pub const MAX_RETENTION_BATCH: u32 = 100_000;
 /// `batch` as a LIMIT, refusing zero and anything above [`MAX_RETENTION_BATCH`].
 fn batch_limit(batch: u32) -> Result<i64> {
     if batch == 0 || batch > MAX_RETENTION_BATCH {
-        return Err(Error::InvalidValue(format!(
-            "retention batch {batch} is outside 1..={MAX_RETENTION_BATCH}"
-        )));
+        return Err(Error::invalid(
+            "retention batch",
+            format!("{batch} is outside 1..={MAX_RETENTION_BATCH}"),
+        ));
     }
     Ok(i64::from(batch))
 }

@@ -104,6 +104,29 @@ impl WorkflowState {
     pub const fn is_terminal(self) -> bool {
         matches!(self, Self::Completed | Self::Failed)
     }
+
+    /// Whether the state machine allows a move from `self` to `to`:
+    /// `PENDING` to `PROCESSING`, `COMPLETED` or `FAILED`; `PROCESSING` to
+    /// `COMPLETED` or `FAILED`; nothing leaves a terminal state, and no state
+    /// moves to itself.
+    pub const fn can_move_to(self, to: Self) -> bool {
+        matches!(
+            (self, to),
+            (
+                Self::Pending,
+                Self::Processing | Self::Completed | Self::Failed
+            ) | (Self::Processing, Self::Completed | Self::Failed)
+        )
+    }
+
+    /// Every state from which a move to `self` is allowed.
+    pub fn allowed_from(self) -> Vec<Self> {
+        Self::ALL
+            .iter()
+            .copied()
+            .filter(|from| from.can_move_to(self))
+            .collect()
+    }
 }
 
 text_enum! {
@@ -151,6 +174,29 @@ mod tests {
             err.to_string(),
             r#"unexpected health status "paused" read from the database"#
         );
+    }
+
+    #[test]
+    fn the_workflow_state_machine_allows_only_forward_moves() {
+        use WorkflowState::*;
+        let allowed = [
+            (Pending, Processing),
+            (Pending, Completed),
+            (Pending, Failed),
+            (Processing, Completed),
+            (Processing, Failed),
+        ];
+        for from in WorkflowState::ALL {
+            for to in WorkflowState::ALL {
+                assert_eq!(
+                    from.can_move_to(*to),
+                    allowed.contains(&(*from, *to)),
+                    "{from} -> {to}"
+                );
+            }
+        }
+        assert_eq!(Completed.allowed_from(), vec![Pending, Processing]);
+        assert!(Pending.allowed_from().is_empty());
     }
 
     #[test]

@@ -1,13 +1,15 @@
 //! Orchestrator workflow executions (`workflow_executions`).
 
-use bridge_schema::workflow_executions;
+use std::marker::PhantomData;
+
+use bridge_schema::{fsm_transitions, workflow_executions};
 use chrono::{DateTime, SubsecRound, Utc};
 use diesel::prelude::*;
 use diesel::{
     dsl::AsSelect,
     pg::Pg,
     query_builder::{AstPass, Query, QueryFragment, QueryId},
-    sql_types::{self, Bool, Jsonb, Nullable, Text, Timestamptz},
+    sql_types::{self, Array, Bool, Jsonb, Nullable, Text, Timestamptz},
 };
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::{Deserialize, Serialize};
@@ -18,8 +20,11 @@ use crate::{
     error::{Error, Result},
     fsm_transition::FsmTransition,
     insert::{insert_or_stored, keyed, Keyed},
+    json::StoredJson,
+    outcome::on_conn,
     paging::{keyset, load_page, Page, PageRequest},
     state::WorkflowState,
+    validate,
 };
 
 /// One workflow execution.
@@ -45,6 +50,7 @@ pub struct WorkflowExecution {
     /// Why it failed, when it did.
     pub error_message: Option<String>,
     /// Free-form metadata.
+    #[diesel(deserialize_as = StoredJson)]
     pub metadata: Value,
     /// When the row was inserted.
     pub created_at: DateTime<Utc>,
@@ -91,6 +97,15 @@ impl NewWorkflowExecution {
             metadata: Value::Object(Default::default()),
         }
     }
+
+    /// Refuses what the table cannot hold, naming the field.
+    fn validate(&self) -> Result<()> {
+        const TABLE: &str = "workflow_executions";
+        validate::text(TABLE, "workflow_type", &self.workflow_type)?;
+        validate::text(TABLE, "namespace", &self.namespace)?;
+        validate::timestamp(TABLE, "started_at", self.started_at)?;
+        validate::json(TABLE, "metadata", &self.metadata)
+    }
 }
 
 /// Changes to a workflow other than its state, which only [`WorkflowExecution::transition`] moves.
@@ -104,8 +119,13 @@ pub struct WorkflowExecutionChangeset {
 }
 
 /// A move of a workflow to a new state, with the event that caused it.
+///
+/// Its id becomes the id of the transition it records: a change delivered
+/// again with the same id changes nothing and returns what is stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StateChange {
+    /// Caller-chosen id, which makes a redelivered change a no-op; `None` gets a UUIDv7.
+    pub id: Option<Uuid>,
     /// The state to move to.
     pub to: WorkflowState,
     /// The event that caused the move, recorded as `transition_event`.
@@ -120,12 +140,68 @@ impl StateChange {
     /// A move to `to` caused by `event`, with no data and no error message.
     pub fn new(to: WorkflowState, event: impl Into<String>) -> Self {
         Self {
+            id: None,
             to,
             event: event.into(),
             data: Value::Object(Default::default()),
             error_message: None,
         }
     }
+
+    /// The same change with caller-chosen id `id`, e.g. the id of the event that carries it.
+    pub fn with_id(self, id: Uuid) -> Self {
+        Self {
+            id: Some(id),
+            ..self
+        }
+    }
+
+    /// Refuses what the transition record cannot hold, naming the field.
+    fn validate(&self) -> Result<()> {
+        const TABLE: &str = "fsm_transitions";
+        validate::text(TABLE, "transition_event", &self.event)?;
+        validate::json(TABLE, "transition_data", &self.data)?;
+        validate::opt_text(
+            "workflow_executions",
+            "error_message",
+            self.error_message.as_deref(),
+        )
+    }
+}
+
+impl WorkflowExecutionChangeset {
+    /// Refuses what the table cannot hold, naming the field.
+    fn validate(&self) -> Result<()> {
+        const TABLE: &str = "workflow_executions";
+        validate::opt_text(
+            TABLE,
+            "error_message",
+            self.error_message.as_ref().and_then(Option::as_deref),
+        )?;
+        self.metadata.as_ref().map_or(Ok(()), |metadata| {
+            validate::json(TABLE, "metadata", metadata)
+        })
+    }
+}
+
+/// Which column names the workflow a [`MoveState`] moves.
+trait WorkflowKey: 'static {
+    /// The column, as the statement names it.
+    const COLUMN: &'static str;
+}
+
+/// The workflow's `id`.
+enum ById {}
+
+impl WorkflowKey for ById {
+    const COLUMN: &'static str = "id";
+}
+
+/// The workflow's `correlation_id`.
+enum ByCorrelationId {}
+
+impl WorkflowKey for ByCorrelationId {
+    const COLUMN: &'static str = "correlation_id";
 }
 
 /// Locks workflow `id`, moves it to a new state and records the transition,
@@ -134,7 +210,10 @@ impl StateChange {
 /// ```sql
 /// WITH old AS (SELECT id, current_state, started_at,
 ///                     CASE WHEN $terminal THEN GREATEST($now, started_at) END AS completed_at
-///              FROM workflow_executions WHERE id = $id FOR UPDATE),
+///              FROM workflow_executions
+///              WHERE <key> = $key AND current_state = ANY($allowed_from)
+///                AND NOT EXISTS (SELECT 1 FROM fsm_transitions WHERE id = $transition_id)
+///              FOR UPDATE),
 ///      moved AS (UPDATE workflow_executions SET current_state = $to, completed_at = …,
 ///                execution_time_ms = …, error_message = COALESCE($error, error_message)
 ///                FROM old WHERE workflow_executions.id = old.id
@@ -145,12 +224,15 @@ impl StateChange {
 /// FROM moved AS workflow_executions, recorded AS fsm_transitions
 /// ```
 ///
-/// `FOR UPDATE` makes concurrent moves queue: a waiting move reads the
-/// state the previous one left. The INSERT consumes the UPDATE's row, so
-/// its `clock_timestamp()` is taken after the lock, and a missing workflow
-/// updates and records nothing.
-struct MoveState<'a> {
-    id: Uuid,
+/// `FOR UPDATE` makes concurrent moves queue: a waiting move re-checks its
+/// `current_state` condition against the state the previous one left, so
+/// two deliveries of one change never both apply (no state moves to
+/// itself). The INSERT consumes the UPDATE's row, so its
+/// `clock_timestamp()` is taken after the lock, and a missing workflow, an
+/// illegal move or a change already recorded updates and records nothing.
+struct MoveState<'a, K> {
+    key: Uuid,
+    allowed_from: Vec<WorkflowState>,
     terminal: bool,
     now: DateTime<Utc>,
     to: WorkflowState,
@@ -161,26 +243,33 @@ struct MoveState<'a> {
     data: &'a Value,
     workflow: AsSelect<WorkflowExecution, Pg>,
     transition: AsSelect<FsmTransition, Pg>,
+    by: PhantomData<fn() -> K>,
 }
 
-impl QueryId for MoveState<'_> {
-    type QueryId = MoveState<'static>;
+impl<K: WorkflowKey> QueryId for MoveState<'_, K> {
+    type QueryId = MoveState<'static, K>;
     const HAS_STATIC_QUERY_ID: bool = true;
 }
 
-impl Query for MoveState<'_> {
+impl<K> Query for MoveState<'_, K> {
     type SqlType = (AsSelect<WorkflowExecution, Pg>, AsSelect<FsmTransition, Pg>);
 }
 
-impl QueryFragment<Pg> for MoveState<'_> {
+impl<K: WorkflowKey> QueryFragment<Pg> for MoveState<'_, K> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         out.push_sql("WITH old AS (SELECT id, current_state, started_at, CASE WHEN ");
         out.push_bind_param::<Bool, _>(&self.terminal)?;
         out.push_sql(" THEN GREATEST(");
         out.push_bind_param::<Timestamptz, _>(&self.now)?;
-        out.push_sql(", started_at) END AS completed_at FROM workflow_executions WHERE id = ");
-        out.push_bind_param::<sql_types::Uuid, _>(&self.id)?;
-        out.push_sql(" FOR UPDATE), moved AS (UPDATE workflow_executions SET current_state = ");
+        out.push_sql(", started_at) END AS completed_at FROM workflow_executions WHERE ");
+        out.push_sql(K::COLUMN);
+        out.push_sql(" = ");
+        out.push_bind_param::<sql_types::Uuid, _>(&self.key)?;
+        out.push_sql(" AND current_state = ANY(");
+        out.push_bind_param::<Array<Text>, _>(&self.allowed_from)?;
+        out.push_sql(") AND NOT EXISTS (SELECT 1 FROM fsm_transitions WHERE id = ");
+        out.push_bind_param::<sql_types::Uuid, _>(&self.transition_id)?;
+        out.push_sql(") FOR UPDATE), moved AS (UPDATE workflow_executions SET current_state = ");
         out.push_bind_param::<Text, _>(&self.to)?;
         // Whole milliseconds (as chrono's num_milliseconds), clamped to INTEGER.
         out.push_sql(
@@ -223,13 +312,14 @@ impl WorkflowExecution {
 
     /// Creates a workflow; re-creating an existing id returns the stored row.
     pub async fn create(conn: &mut AsyncPgConnection, new: &NewWorkflowExecution) -> Result<Self> {
+        new.validate()?;
         let id = new.id.unwrap_or_else(Uuid::now_v7);
-        insert_or_stored!(conn, workflow_executions, id, new)
+        on_conn!(conn, insert_or_stored!(conn, workflow_executions, id, new))
     }
 
     /// The workflow with id `id`.
     pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Self> {
-        <Self as Keyed>::find(conn, id).await
+        on_conn!(conn, <Self as Keyed>::find(conn, id).await)
     }
 
     /// The workflow with correlation id `correlation_id`.
@@ -237,44 +327,119 @@ impl WorkflowExecution {
         conn: &mut AsyncPgConnection,
         correlation_id: Uuid,
     ) -> Result<Self> {
-        workflow_executions::table
-            .filter(workflow_executions::correlation_id.eq(correlation_id))
-            .select(Self::as_select())
-            .get_result(conn)
-            .await
-            .optional()?
-            .ok_or_else(|| {
-                Error::not_found(Self::ENTITY, format!("correlation id {correlation_id}"))
-            })
+        on_conn!(conn, {
+            workflow_executions::table
+                .filter(workflow_executions::correlation_id.eq(correlation_id))
+                .select(Self::as_select())
+                .load(conn)
+                .await?
+                .pop()
+                .ok_or_else(|| {
+                    Error::not_found(Self::ENTITY, format!("correlation id {correlation_id}"))
+                })
+        })
     }
 
     /// Moves workflow `id` to a new state and records the transition, in one statement.
     ///
-    /// A terminal state sets `completed_at` and `execution_time_ms`; any other
-    /// state clears them. The row is locked first, so concurrent moves queue
-    /// and each transition's `from_state` is the state it really left.
+    /// Only the moves of the state machine are made
+    /// ([`WorkflowState::can_move_to`]); any other is refused with
+    /// [`Error::IllegalTransition`] and nothing is written, so a late event
+    /// never moves a finished workflow back. A terminal state sets
+    /// `completed_at` and `execution_time_ms`. The row is locked first, so
+    /// concurrent moves queue and each transition's `from_state` is the state
+    /// it really left. A change whose id is already recorded for this
+    /// workflow (a redelivery) changes nothing and returns the workflow as it
+    /// is with the stored transition.
     pub async fn transition(
         conn: &mut AsyncPgConnection,
         id: Uuid,
         change: &StateChange,
     ) -> Result<(Self, FsmTransition)> {
-        MoveState {
-            id,
-            terminal: change.to.is_terminal(),
-            now: Utc::now(),
-            to: change.to,
-            error_message: change.error_message.as_deref(),
-            transition_id: Uuid::now_v7(),
-            entity_type: Self::ENTITY_TYPE,
-            event: &change.event,
-            data: &change.data,
-            workflow: Self::as_select(),
-            transition: FsmTransition::as_select(),
+        Self::move_state::<ById>(conn, id, change).await
+    }
+
+    /// [`transition`](Self::transition) for the workflow with correlation id
+    /// `correlation_id`, as events that carry no row id name it.
+    pub async fn transition_by_correlation_id(
+        conn: &mut AsyncPgConnection,
+        correlation_id: Uuid,
+        change: &StateChange,
+    ) -> Result<(Self, FsmTransition)> {
+        Self::move_state::<ByCorrelationId>(conn, correlation_id, change).await
+    }
+
+    async fn move_state<K: WorkflowKey>(
+        conn: &mut AsyncPgConnection,
+        key: Uuid,
+        change: &StateChange,
+    ) -> Result<(Self, FsmTransition)> {
+        change.validate()?;
+        let transition_id = change.id.unwrap_or_else(Uuid::now_v7);
+        on_conn!(conn, {
+            let moved = MoveState::<K> {
+                key,
+                allowed_from: change.to.allowed_from(),
+                terminal: change.to.is_terminal(),
+                now: Utc::now(),
+                to: change.to,
+                error_message: change.error_message.as_deref(),
+                transition_id,
+                entity_type: Self::ENTITY_TYPE,
+                event: &change.event,
+                data: &change.data,
+                workflow: Self::as_select(),
+                transition: FsmTransition::as_select(),
+                by: PhantomData,
+            }
+            .load(conn)
+            .await?
+            .pop();
+            match moved {
+                Some(moved) => Ok(moved),
+                None => Self::why_not_moved::<K>(conn, key, transition_id, change.to).await,
+            }
+        })
+    }
+
+    /// Why a move made nothing: the stored result of a redelivery, or the
+    /// error that names what refused it.
+    async fn why_not_moved<K: WorkflowKey>(
+        conn: &mut AsyncPgConnection,
+        key: Uuid,
+        transition_id: Uuid,
+        to: WorkflowState,
+    ) -> Result<(Self, FsmTransition)> {
+        let workflow = if K::COLUMN == ById::COLUMN {
+            Self::find(conn, key).await?
+        } else {
+            Self::find_by_correlation_id(conn, key).await?
+        };
+        let recorded = fsm_transitions::table
+            .find(transition_id)
+            .select(FsmTransition::as_select())
+            .load(conn)
+            .await?
+            .pop();
+        match recorded {
+            Some(recorded)
+                if recorded.entity_id == workflow.id && recorded.to_state == to.as_str() =>
+            {
+                Ok((workflow, recorded))
+            }
+            Some(recorded) => Err(Error::invalid(
+                "state change id",
+                format!(
+                    "{transition_id} already records another transition (of {} {} to {})",
+                    recorded.entity_type, recorded.entity_id, recorded.to_state
+                ),
+            )),
+            None => Err(Error::IllegalTransition {
+                workflow_id: workflow.id,
+                from: workflow.current_state,
+                to,
+            }),
         }
-        .get_result(conn)
-        .await
-        .optional()?
-        .ok_or_else(|| Error::not_found(Self::ENTITY, id))
     }
 
     /// Applies `changes` to workflow `id` and returns the updated row.
@@ -286,21 +451,26 @@ impl WorkflowExecution {
         if changes.error_message.is_none() && changes.metadata.is_none() {
             return Self::find(conn, id).await;
         }
-        diesel::update(workflow_executions::table.find(id))
-            .set(changes)
-            .returning(Self::as_returning())
-            .get_result(conn)
-            .await
-            .optional()?
-            .ok_or_else(|| Error::not_found(Self::ENTITY, id))
+        changes.validate()?;
+        on_conn!(conn, {
+            diesel::update(workflow_executions::table.find(id))
+                .set(changes)
+                .returning(Self::as_returning())
+                .load(conn)
+                .await?
+                .pop()
+                .ok_or_else(|| Error::not_found(Self::ENTITY, id))
+        })
     }
 
     /// Deletes workflow `id` with its steps; its stamps stay, unlinked. False when absent.
     pub async fn delete(conn: &mut AsyncPgConnection, id: Uuid) -> Result<bool> {
-        let deleted = diesel::delete(workflow_executions::table.find(id))
-            .execute(conn)
-            .await?;
-        Ok(deleted > 0)
+        on_conn!(conn, {
+            let deleted = diesel::delete(workflow_executions::table.find(id))
+                .execute(conn)
+                .await?;
+            Ok(deleted > 0)
+        })
     }
 
     /// Workflows of `namespace` in `state`, newest first, keyset-paged.
@@ -310,14 +480,17 @@ impl WorkflowExecution {
         state: WorkflowState,
         page: PageRequest,
     ) -> Result<Page<Self>> {
-        load_page!(
+        on_conn!(
             conn,
-            workflow_executions,
-            workflow_executions::table
-                .filter(workflow_executions::namespace.eq(namespace))
-                .filter(workflow_executions::current_state.eq(state))
-                .select(Self::as_select()),
-            page
+            load_page!(
+                conn,
+                workflow_executions,
+                workflow_executions::table
+                    .filter(workflow_executions::namespace.eq(namespace))
+                    .filter(workflow_executions::current_state.eq(state))
+                    .select(Self::as_select()),
+                page
+            )
         )
     }
 }

@@ -13,7 +13,10 @@ use crate::{
     batch::{self, column, unnest, UnnestInsert},
     error::{Error, Result},
     insert::{insert_or_stored, keyed, Keyed},
+    json::StoredJson,
+    outcome::on_conn,
     state::StepStatus,
+    validate,
     workflow_execution::WorkflowExecution,
 };
 
@@ -45,6 +48,7 @@ pub struct WorkflowStep {
     /// Duration in milliseconds.
     pub execution_time_ms: Option<i32>,
     /// Free-form input and output.
+    #[diesel(deserialize_as = StoredJson)]
     pub step_data: Value,
     /// Why it failed, when it did.
     pub error_message: Option<String>,
@@ -89,6 +93,18 @@ impl UnnestInsert for WorkflowStep {
 }
 
 impl NewWorkflowStep {
+    /// Refuses what the table cannot hold, naming the field.
+    fn validate(&self) -> Result<()> {
+        const TABLE: &str = "workflow_steps";
+        validate::text(TABLE, "step_name", &self.step_name)?;
+        validate::non_negative(TABLE, "step_order", self.step_order.into())?;
+        if let Some(ms) = self.execution_time_ms {
+            validate::non_negative(TABLE, "execution_time_ms", ms.into())?;
+        }
+        validate::json(TABLE, "step_data", &self.step_data)?;
+        validate::opt_text(TABLE, "error_message", self.error_message.as_deref())
+    }
+
     /// A `PENDING` step `step_name` at `step_order` of `workflow_id`, with no data.
     pub fn new(workflow_id: Uuid, step_name: impl Into<String>, step_order: i32) -> Self {
         Self {
@@ -119,6 +135,18 @@ pub struct WorkflowStepChangeset {
 }
 
 impl WorkflowStepChangeset {
+    /// Refuses what the table cannot hold, naming the field.
+    fn validate(&self) -> Result<()> {
+        const TABLE: &str = "workflow_steps";
+        if let Some(ms) = self.execution_time_ms {
+            validate::non_negative(TABLE, "execution_time_ms", ms.into())?;
+        }
+        if let Some(data) = &self.step_data {
+            validate::json(TABLE, "step_data", data)?;
+        }
+        validate::opt_text(TABLE, "error_message", self.error_message.as_deref())
+    }
+
     fn is_empty(&self) -> bool {
         self.status.is_none()
             && self.execution_time_ms.is_none()
@@ -130,13 +158,14 @@ impl WorkflowStepChangeset {
 impl WorkflowStep {
     /// The step with id `id`.
     pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Self> {
-        <Self as Keyed>::find(conn, id).await
+        on_conn!(conn, <Self as Keyed>::find(conn, id).await)
     }
 
     /// Appends one step; re-appending an existing id returns the stored row.
     pub async fn append(conn: &mut AsyncPgConnection, new: &NewWorkflowStep) -> Result<Self> {
+        new.validate()?;
         let id = new.id.unwrap_or_else(Uuid::now_v7);
-        insert_or_stored!(conn, workflow_steps, id, new)
+        on_conn!(conn, insert_or_stored!(conn, workflow_steps, id, new))
     }
 
     /// Appends many steps in one statement; returns the stored rows in input order.
@@ -148,8 +177,12 @@ impl WorkflowStep {
         conn: &mut AsyncPgConnection,
         new: &[NewWorkflowStep],
     ) -> Result<Vec<Self>> {
+        validate::rows(new, NewWorkflowStep::validate)?;
         let (ids, all_generated) = batch::ids(new, |row| row.id);
-        batch::append(conn, &ids, all_generated, unnest_arrays(&ids, new)).await
+        on_conn!(
+            conn,
+            batch::append(conn, &ids, all_generated, unnest_arrays(&ids, new)).await
+        )
     }
 
     /// Appends many steps in one statement without reading them back; how
@@ -163,8 +196,13 @@ impl WorkflowStep {
         conn: &mut AsyncPgConnection,
         new: &[NewWorkflowStep],
     ) -> Result<usize> {
+        validate::rows(new, NewWorkflowStep::validate)?;
         let (ids, all_generated) = batch::ids(new, |row| row.id);
-        batch::ingest::<Self, _>(conn, new.len(), all_generated, unnest_arrays(&ids, new)).await
+        on_conn!(
+            conn,
+            batch::ingest::<Self, _>(conn, new.len(), all_generated, unnest_arrays(&ids, new))
+                .await
+        )
     }
 
     /// Applies `changes` to step `id` and returns the updated row.
@@ -176,13 +214,16 @@ impl WorkflowStep {
         if changes.is_empty() {
             return Self::find(conn, id).await;
         }
-        diesel::update(workflow_steps::table.find(id))
-            .set(changes)
-            .returning(Self::as_returning())
-            .get_result(conn)
-            .await
-            .optional()?
-            .ok_or_else(|| Error::not_found(Self::ENTITY, id))
+        changes.validate()?;
+        on_conn!(conn, {
+            diesel::update(workflow_steps::table.find(id))
+                .set(changes)
+                .returning(Self::as_returning())
+                .load(conn)
+                .await?
+                .pop()
+                .ok_or_else(|| Error::not_found(Self::ENTITY, id))
+        })
     }
 
     /// The steps of workflow `workflow_id` in `step_order`.
@@ -190,12 +231,14 @@ impl WorkflowStep {
         conn: &mut AsyncPgConnection,
         workflow_id: Uuid,
     ) -> Result<Vec<Self>> {
-        Ok(workflow_steps::table
-            .filter(workflow_steps::workflow_id.eq(workflow_id))
-            .order((workflow_steps::step_order, workflow_steps::id))
-            .select(Self::as_select())
-            .load(conn)
-            .await?)
+        on_conn!(conn, {
+            Ok(workflow_steps::table
+                .filter(workflow_steps::workflow_id.eq(workflow_id))
+                .order((workflow_steps::step_order, workflow_steps::id))
+                .select(Self::as_select())
+                .load(conn)
+                .await?)
+        })
     }
 }
 

@@ -1,6 +1,22 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    /// Aggregation deltas applied to bridge_states, one row per delta id; makes a redelivered delta a no-op.
+    bridge_state_deltas (id) {
+        /// The delta id the reducer gave (e.g. its event id); primary key.
+        id -> Uuid,
+        /// The bridge the delta was applied to (no FK: kept when the bridge state goes).
+        bridge_id -> Uuid,
+        /// Workflows the delta added; never negative.
+        total_workflows_processed -> Int8,
+        /// Items the delta added; never negative.
+        total_items_aggregated -> Int8,
+        /// When the delta was applied.
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     /// Reducer aggregation state, one row per bridge.
     bridge_states (bridge_id) {
         /// Identifies the bridge; primary key.
@@ -165,6 +181,7 @@ diesel::joinable!(metadata_stamps -> workflow_executions (workflow_id));
 diesel::joinable!(workflow_steps -> workflow_executions (workflow_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    bridge_state_deltas,
     bridge_states,
     fsm_transitions,
     metadata_stamps,
