@@ -5,7 +5,7 @@ use bridge_testkit::TestDatabase;
 use bridge_tests::fixtures::{new_workflow, workflow};
 use uuid::Uuid;
 
-use WorkflowState::{Completed, Failed, Pending, Processing};
+use WorkflowState::{Completed, Failed, Processing};
 
 #[tokio::test]
 async fn every_move_outside_the_state_machine_is_refused_and_writes_nothing() -> Result<()> {
