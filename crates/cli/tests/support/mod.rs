@@ -100,6 +100,13 @@ pub fn migrate(db: &TestDatabase) {
     run(db.url(), &["up"]).expect(code::OK);
 }
 
+/// Applies the migrations up to the six tables' last one (`metadata_stamps`),
+/// whatever migrations follow it; returns how many are applied.
+pub fn migrate_six_tables(db: &TestDatabase) -> i64 {
+    run(db.url(), &["up", "--to", "2025-10-07-000006"]).expect(code::OK);
+    applied_count(db)
+}
+
 #[derive(QueryableByName)]
 struct Count {
     #[diesel(sql_type = BigInt)]
