@@ -140,15 +140,26 @@ fn a_waiting_up_shows_as_bridge_admin_and_proceeds_when_the_lock_is_released() {
             Err(_) => panic!("bridge-admin never said it waits for the lock"),
         }
     };
-    assert!(waiting.contains(&format!("held by pid {pid} ")), "{waiting}");
+    assert!(
+        waiting.contains(&format!("held by pid {pid} ")),
+        "{waiting}"
+    );
     assert!(waiting.contains("lock-holder-test"), "{waiting}");
     let shown = format!(
         "SELECT count(*) AS n FROM pg_stat_activity \
          WHERE datname = '{}' AND application_name = 'bridge-admin'",
         db.name()
     );
-    assert_eq!(count(&db, &shown), 1, "the waiting session shows as bridge-admin");
-    assert_eq!(applied_count_or_zero(&db), 0, "nothing applied while waiting");
+    assert_eq!(
+        count(&db, &shown),
+        1,
+        "the waiting session shows as bridge-admin"
+    );
+    assert_eq!(
+        applied_count_or_zero(&db),
+        0,
+        "nothing applied while waiting"
+    );
 
     diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))
         .execute(&mut holder)
