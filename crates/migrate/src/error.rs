@@ -200,26 +200,28 @@ fn holder_text(holder: &Option<LockHolder>) -> String {
 }
 
 fn lost_text(in_flight: &Option<InFlight>) -> String {
-    match in_flight {
-        Some(InFlight {
-            dir_name,
-            direction,
-            in_transaction: true,
-        }) => format!(
-            "the server rolled back {} {dir_name} with its transaction, so none of it is \
-             kept (the migrations before it stay done); rerun the command",
+    let Some(InFlight {
+        dir_name,
+        direction,
+        in_transaction,
+    }) = in_flight
+    else {
+        return "no migration was running; rerun the command".to_owned();
+    };
+    match (in_transaction, direction) {
+        (true, Direction::Up) => format!(
+            "the server rolled back the transaction of {dir_name}, so it is not applied (the \
+             migrations before it are); rerun the command"
+        ),
+        (true, Direction::Down) => format!(
+            "the server rolled back the transaction of {dir_name}, so it is still applied (the \
+             ones reverted before it stay reverted); rerun the command"
+        ),
+        (false, _) => format!(
+            "{dir_name} runs outside a transaction, so {} it may be partly done: check the \
+             database before rerunning the command",
             direction.verb()
         ),
-        Some(InFlight {
-            dir_name,
-            direction,
-            in_transaction: false,
-        }) => format!(
-            "{dir_name} runs outside a transaction, so {} it may be partly done: check \
-             the database before rerunning the command",
-            direction.verb()
-        ),
-        None => "no migration was running; rerun the command".to_owned(),
     }
 }
 
@@ -280,7 +282,9 @@ mod tests {
     fn a_lost_connection_says_what_became_of_the_migration_in_flight() {
         let rolled_back = lost(true).to_string();
         assert!(
-            rolled_back.contains("rolled back applying 2030-01-01-000001_x"),
+            rolled_back.contains(
+                "rolled back the transaction of 2030-01-01-000001_x, so it is not applied"
+            ),
             "{rolled_back}"
         );
         assert!(rolled_back.contains("rerun the command"), "{rolled_back}");
