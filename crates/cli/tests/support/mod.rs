@@ -27,6 +27,12 @@ pub mod code {
     pub const MIGRATION_FAILED: i32 = 6;
     /// Refused by the data guard.
     pub const DATA_GUARD: i32 = 7;
+    /// Authentication or authorisation refused.
+    pub const AUTHENTICATION: i32 = 8;
+    /// No connection slot free on the server.
+    pub const SERVER_BUSY: i32 = 9;
+    /// TLS failed.
+    pub const TLS: i32 = 10;
 }
 
 /// The migrations the binary embeds.
