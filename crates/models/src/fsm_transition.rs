@@ -58,6 +58,9 @@ pub struct FsmTransition {
 )]
 pub struct NewFsmTransition {
     /// Caller-chosen id, which makes a redelivered append a no-op; `None` gets a UUIDv7.
+    ///
+    /// Must be a UUIDv7 (its time picks the monthly partition); any other
+    /// version is refused with [`Error::InvalidValue`](crate::Error::InvalidValue).
     #[diesel(skip_insertion)]
     pub id: Option<Uuid>,
     /// The entity that moved.
@@ -92,6 +95,7 @@ impl FsmTransition {
 
     /// Records one transition; re-appending an existing id returns the stored row.
     pub async fn append(conn: &mut AsyncPgConnection, new: &NewFsmTransition) -> Result<Self> {
+        crate::partition_key::check("NewFsmTransition.id", new.id)?;
         let id = new.id.unwrap_or_else(Uuid::now_v7);
         let created_at = fsm_transitions::created_at.eq(clock_timestamp());
         insert_or_stored!(conn, fsm_transitions, id, (created_at, new))
@@ -106,6 +110,7 @@ impl FsmTransition {
         conn: &mut AsyncPgConnection,
         new: &[NewFsmTransition],
     ) -> Result<Vec<Self>> {
+        crate::partition_key::check_all("NewFsmTransition.id", new, |row| row.id)?;
         let (ids, all_generated) = batch::ids(new, |row| row.id);
         batch::append(conn, &ids, all_generated, unnest_arrays(&ids, new)).await
     }
@@ -121,6 +126,7 @@ impl FsmTransition {
         conn: &mut AsyncPgConnection,
         new: &[NewFsmTransition],
     ) -> Result<usize> {
+        crate::partition_key::check_all("NewFsmTransition.id", new, |row| row.id)?;
         let (ids, all_generated) = batch::ids(new, |row| row.id);
         batch::ingest::<Self, _>(conn, new.len(), all_generated, unnest_arrays(&ids, new)).await
     }

@@ -9,6 +9,7 @@ mod insert;
 pub mod metadata_stamp;
 pub mod node_registration;
 pub mod paging;
+mod partition_key;
 pub mod pool;
 pub mod retention;
 pub mod state;

@@ -55,6 +55,9 @@ pub struct MetadataStamp {
 )]
 pub struct NewMetadataStamp {
     /// Caller-chosen id, which makes a redelivered append a no-op; `None` gets a UUIDv7.
+    ///
+    /// Must be a UUIDv7 (its time picks the monthly partition); any other
+    /// version is refused with [`Error::InvalidValue`](crate::Error::InvalidValue).
     #[diesel(skip_insertion)]
     pub id: Option<Uuid>,
     /// The workflow that stamped, if any; must exist.
@@ -74,6 +77,7 @@ keyset!(MetadataStamp);
 impl MetadataStamp {
     /// Records a stamp; re-appending an existing id returns the stored row.
     pub async fn append(conn: &mut AsyncPgConnection, new: &NewMetadataStamp) -> Result<Self> {
+        crate::partition_key::check("NewMetadataStamp.id", new.id)?;
         let id = new.id.unwrap_or_else(Uuid::now_v7);
         insert_or_stored!(conn, metadata_stamps, id, new)
     }

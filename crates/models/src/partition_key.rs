@@ -1,0 +1,54 @@
+//! Caller-supplied ids of the partitioned audit tables must be UUIDv7.
+//!
+//! `fsm_transitions` and `metadata_stamps` are range-partitioned by `id`, one
+//! partition per month of the time in the first 48 bits of a UUIDv7. Only a
+//! UUIDv7 lands in the month it was made; any other id would fall into the
+//! default partition (or a random month) and escape time-based retention.
+//! Generated ids are UUIDv7 already ([`Uuid::now_v7`]); ids from callers are
+//! checked here, before anything is sent.
+
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
+
+/// Refuses `id` unless it is absent (the API generates a UUIDv7) or a UUIDv7;
+/// `field` names it in the error, e.g. `NewFsmTransition.id`.
+pub(crate) fn check(field: &str, id: Option<Uuid>) -> Result<()> {
+    match id {
+        Some(id) if id.get_version_num() != 7 => Err(Error::InvalidValue(format!(
+            "{field} {id} is a UUIDv{}, but ids of the partitioned audit tables must be UUIDv7 \
+             (time-ordered, e.g. Uuid::now_v7()): the time in a UUIDv7 picks the monthly partition",
+            id.get_version_num()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// [`check`] for every id of a batch, `field` naming the row, e.g. `NewFsmTransition.id`.
+pub(crate) fn check_all<T>(field: &str, rows: &[T], id: impl Fn(&T) -> Option<Uuid>) -> Result<()> {
+    rows.iter().try_for_each(|row| check(field, id(row)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_uuid_v7_or_none_passes() {
+        assert!(check("x.id", None).is_ok());
+        assert!(check("x.id", Some(Uuid::now_v7())).is_ok());
+        let err = check("NewFsmTransition.id", Some(Uuid::new_v4())).unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidValue(message) if message.starts_with("NewFsmTransition.id ")),
+            "{err:?}"
+        );
+        assert!(check("x.id", Some(Uuid::nil())).is_err());
+    }
+
+    #[test]
+    fn a_batch_fails_on_any_other_id() {
+        let rows = [Some(Uuid::now_v7()), None, Some(Uuid::new_v4())];
+        assert!(check_all("x.id", &rows[..2], |row| *row).is_ok());
+        assert!(check_all("x.id", &rows, |row| *row).is_err());
+    }
+}
