@@ -1,8 +1,8 @@
 //! The migrated catalog matches docs/schema.md: columns, constraints, indexes, triggers, comments.
 
 use bridge_testkit::TestDatabase;
-use chrono::Datelike;
 use bridge_tests::{lines, COLUMNS, CONSTRAINTS, INDEXES, TRIGGERS};
+use chrono::Datelike;
 
 /// Every column: type, nullability and default, as docs/schema.md specifies them.
 const EXPECTED_COLUMNS: &[&str] = &[
