@@ -32,7 +32,7 @@ all of it is older than the window, so rows stay up to a month beyond it.
 Examples:
   bridge-admin retention --dry-run
   bridge-admin retention --transitions-days 30 --format json
-  */5 * * * *  bridge-admin --lock-timeout 0 -q retention";
+  */5 * * * *  bridge-admin -q retention   (crontab line; a run still going holds the lock)";
 
 /// Applies, reverts and inspects the bridge database migrations, and runs retention.
 #[derive(Debug, Parser)]
@@ -218,7 +218,7 @@ fn days(min: u32) -> clap::builder::RangedI64ValueParser<u32> {
 /// How `status` and `retention` print.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
-    /// A table for people
+    /// Lines for people
     Text,
     /// A stable JSON document for programs
     Json,
