@@ -10,10 +10,12 @@
 //! what was done.
 //!
 //! Below it, the batched deletes of single tables: `delete_older_than` on the
-//! audit tables (the way to shed rows before they were partitioned, and the
-//! one still used for the default partitions), and
+//! audit tables (the way to shed rows before they were partitioned; on the
+//! partitioned tables it reads every partition), and
 //! [`WorkflowExecution::delete_finished_before`](crate::WorkflowExecution::delete_finished_before),
 //! [`NodeRegistration::delete_stale`](crate::NodeRegistration::delete_stale).
+//! The default partitions are emptied by age with the same kind of batch,
+//! on the default partition's own table.
 //! Deletes go in bounded batches, oldest first, through an index, so a large
 //! purge never holds locks on millions of rows in one transaction and can run
 //! beside live traffic.
