@@ -105,13 +105,17 @@ pub fn uuid_v7_time(id: Uuid) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(millis).expect("48-bit milliseconds are a valid time")
 }
 
+/// The id range of a month partition as times: first instant, first instant
+/// after; `None` for MINVALUE / MAXVALUE.
+pub(crate) type TimeRange = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
 /// One partition as the catalog shows it.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Partition {
     /// Its table name.
     pub name: String,
     /// `None` for the default partition, else its id range as times.
-    pub range: Option<(Option<DateTime<Utc>>, Option<DateTime<Utc>>)>,
+    pub range: Option<TimeRange>,
     /// The planner's row estimate; negative when never analysed.
     pub reltuples: f64,
 }
@@ -159,7 +163,7 @@ pub(crate) async fn list(
 
 /// The range of `FOR VALUES FROM ('…') TO ('…')` as times (`None` for
 /// MINVALUE or MAXVALUE); `None` for `DEFAULT`.
-fn parse_bound(bound: &str) -> Option<(Option<DateTime<Utc>>, Option<DateTime<Utc>>)> {
+fn parse_bound(bound: &str) -> Option<TimeRange> {
     let rest = bound.strip_prefix("FOR VALUES FROM (")?;
     let (from, to) = rest.split_once(") TO (")?;
     let to = to.strip_suffix(')')?;
