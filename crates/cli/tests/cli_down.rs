@@ -22,9 +22,11 @@ fn down_reverts_only_the_latest_by_default() {
     let out = run(db.url(), &["down"]).expect(code::OK);
     assert!(out
         .stdout
-        .contains("reverted 2025-10-07-000006_create_metadata_stamps"));
-    assert!(!table_exists(&db, "metadata_stamps"));
-    assert!(table_exists(&db, "node_registrations"));
+        .contains("reverted 2026-11-25-000002_retention_indexes"));
+    let finished_index = "SELECT count(*) AS n FROM pg_indexes \
+                          WHERE indexname = 'workflow_executions_finished_idx'";
+    assert_eq!(support::count(&db, finished_index), 0);
+    assert!(table_exists(&db, "metadata_stamps"));
     assert_eq!(applied_count(&db), ALL - 1);
     assert_eq!(
         support::count(
@@ -47,8 +49,19 @@ fn down_n_reverts_that_many_latest_first() {
         .filter(|l| l.starts_with("reverted"))
         .collect();
     assert_eq!(reverted.len(), 2);
-    assert!(reverted[0].contains("000006") && reverted[1].contains("000005"));
+    assert!(reverted[0].contains("2026-11-25-000002") && reverted[1].contains("2026-11-25-000001"));
     assert_eq!(applied_count(&db), ALL - 2);
+    let out = run(db.url(), &["down", "-n", "2"]).expect(code::OK);
+    let reverted: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("reverted"))
+        .collect();
+    assert_eq!(reverted.len(), 2);
+    assert!(reverted[0].contains("000006") && reverted[1].contains("000005"));
+    assert!(!table_exists(&db, "metadata_stamps"));
+    assert!(table_exists(&db, "fsm_transitions"));
+    assert_eq!(applied_count(&db), ALL - 4);
 }
 
 #[test]
@@ -121,12 +134,18 @@ fn empty_tables_need_no_confirmation() {
     let db = TestDatabase::empty();
     migrate(&db);
     add_transition(&db);
-    // Reverting 000006 and 000005 drops only empty tables; the row in fsm_transitions is safe.
-    let out = run(db.url(), &["down", "-n", "2"]).expect(code::OK);
+    // Reverting the retention index, the partitioning (which keeps every
+    // row), 000006 and 000005 drops only empty tables; the row in
+    // fsm_transitions is safe.
+    let out = run(db.url(), &["down", "-n", "4"]).expect(code::OK);
     assert!(
         out.stdout.contains("metadata_stamps (0 rows)"),
         "{}",
         out.stdout
+    );
+    assert_eq!(
+        support::count(&db, "SELECT count(*) AS n FROM fsm_transitions"),
+        1
     );
 }
 

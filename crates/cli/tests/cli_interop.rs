@@ -94,7 +94,7 @@ fn diesel_cli_reverts_what_bridge_admin_applied_and_bridge_admin_reapplies_it() 
     let out = run(db.url(), &["up"]).expect(code::OK);
     assert!(out
         .stdout
-        .contains("applied  2025-10-07-000006_create_metadata_stamps"));
+        .contains("applied  2026-11-25-000002_retention_indexes"));
     let status = json_status(&db);
     assert_eq!(status["up_to_date"], true);
     assert_eq!(status["summary"]["no_checksum"], 0);

@@ -29,8 +29,8 @@ fn redo_reverts_and_reapplies_the_latest_by_default() {
         .filter(|l| !l.contains("drops"))
         .collect();
     assert_eq!(lines.len(), 2, "{}", out.stdout);
-    assert!(lines[0].starts_with("reverted") && lines[0].contains("000006"));
-    assert!(lines[1].starts_with("applied") && lines[1].contains("000006"));
+    assert!(lines[0].starts_with("reverted") && lines[0].contains("2026-11-25-000002"));
+    assert!(lines[1].starts_with("applied") && lines[1].contains("2026-11-25-000002"));
 }
 
 #[test]
@@ -46,7 +46,7 @@ fn redo_n_reapplies_in_version_order() {
         .collect();
     assert_eq!(
         order,
-        ["000006", "000005", "000004", "000004", "000005", "000006"]
+        ["000002", "000001", "000006", "000006", "000001", "000002"]
     );
 }
 
@@ -56,8 +56,14 @@ fn redo_dry_run_prints_down_then_up_and_changes_nothing() {
     migrate(&db);
     let before = schema_dump(&db);
     let out = run(db.url(), &["redo", "--dry-run"]).expect(code::OK);
-    let down = out.stdout.find("DROP TABLE metadata_stamps").unwrap();
-    let up = out.stdout.find("CREATE TABLE metadata_stamps").unwrap();
+    let down = out
+        .stdout
+        .find("DROP INDEX workflow_executions_finished_idx")
+        .unwrap();
+    let up = out
+        .stdout
+        .find("CREATE INDEX workflow_executions_finished_idx")
+        .unwrap();
     assert!(down < up, "{}", out.stdout);
     assert_eq!(schema_dump(&db), before);
 }
@@ -71,12 +77,14 @@ fn redo_is_guarded_like_down() {
         "INSERT INTO node_registrations (node_id, node_type, node_version) \
          VALUES ('reducer-1', 'reducer', 'v1')",
     );
-    run(db.url(), &["redo", "-n", "2"]).expect(code::DATA_GUARD);
+    // The latest four: the retention index, the partitioning (which keeps
+    // every row), metadata_stamps and node_registrations.
+    run(db.url(), &["redo", "-n", "4"]).expect(code::DATA_GUARD);
     assert_eq!(
         support::count(&db, "SELECT count(*) AS n FROM node_registrations"),
         1
     );
-    run(db.url(), &["redo", "-n", "2", "--force"]).expect(code::OK);
+    run(db.url(), &["redo", "-n", "4", "--force"]).expect(code::OK);
     assert_eq!(
         support::count(&db, "SELECT count(*) AS n FROM node_registrations"),
         0
