@@ -27,7 +27,8 @@ pub fn lines(conn: &mut SyncPgConnection, sql: &str) -> Vec<String> {
         .collect()
 }
 
-/// Columns of the public tables (Diesel's bookkeeping aside): name, type, nullability, default.
+/// Columns of the public tables (Diesel's bookkeeping and partitions aside):
+/// name, type, nullability, default.
 pub const COLUMNS: &str = "
     SELECT c.relname || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
         || CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END
@@ -35,21 +36,37 @@ pub const COLUMNS: &str = "
     FROM pg_attribute a
     JOIN pg_class c ON c.oid = a.attrelid
     LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-    WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'r'
+    WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p')
+      AND NOT c.relispartition
       AND a.attnum > 0 AND NOT a.attisdropped AND c.relname NOT LIKE '\\_\\_%'
     ORDER BY c.relname, a.attnum";
 
-/// Constraints of the public tables: PK, UNIQUE, FK with its ON DELETE rule, CHECK.
+/// Constraints of the public tables (not of partitions, which inherit their
+/// parent's): PK, UNIQUE, FK with its ON DELETE rule, CHECK.
 pub const CONSTRAINTS: &str = "
-    SELECT conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(oid) AS line
-    FROM pg_constraint
-    WHERE connamespace = 'public'::regnamespace AND conrelid::regclass::text NOT LIKE '\\_\\_%'
+    SELECT k.conrelid::regclass || ' ' || k.conname || ' ' || pg_get_constraintdef(k.oid) AS line
+    FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
+    WHERE k.connamespace = 'public'::regnamespace AND c.relname NOT LIKE '\\_\\_%'
+      AND NOT c.relispartition
     ORDER BY 1";
 
-/// Index definitions of the public tables.
+/// Index definitions of the public tables (a partitioned table's shows
+/// `ON ONLY`; its partitions' copies are left out).
 pub const INDEXES: &str = "
-    SELECT indexdef AS line FROM pg_indexes
-    WHERE schemaname = 'public' AND tablename NOT LIKE '\\_\\_%' ORDER BY 1";
+    SELECT pg_get_indexdef(i.indexrelid) AS line
+    FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
+    WHERE c.relnamespace = 'public'::regnamespace AND c.relname NOT LIKE '\\_\\_%'
+      AND NOT c.relispartition
+    ORDER BY 1";
+
+/// Partitions of the public tables: parent, partition and bounds.
+pub const PARTITIONS: &str = "
+    SELECT p.relname || ' ' || c.relname || ' ' || pg_get_expr(c.relpartbound, c.oid) AS line
+    FROM pg_inherits h
+    JOIN pg_class c ON c.oid = h.inhrelid
+    JOIN pg_class p ON p.oid = h.inhparent
+    WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p')
+    ORDER BY 1";
 
 /// User triggers with their definitions.
 pub const TRIGGERS: &str = "
@@ -79,6 +96,7 @@ pub fn catalog_snapshot(conn: &mut SyncPgConnection) -> Vec<String> {
         ("column", COLUMNS),
         ("constraint", CONSTRAINTS),
         ("index", INDEXES),
+        ("partition", PARTITIONS),
         ("trigger", TRIGGERS),
         ("function", FUNCTIONS),
         ("extension", EXTENSIONS),

@@ -33,7 +33,7 @@ async fn a_stamp_round_trips_and_re_appending_it_is_a_no_op() -> Result<()> {
     let conn = &mut db.conn().await?;
     let workflow = workflow(conn, "tenant-a").await?;
     let mut new = new_stamp("tenant-a", Some(workflow.id), &"ab".repeat(32));
-    new.id = Some(Uuid::new_v4());
+    new.id = Some(Uuid::now_v7());
 
     let stored = MetadataStamp::append(conn, &new).await?;
     let mut redelivered = new.clone();

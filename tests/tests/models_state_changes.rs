@@ -79,8 +79,8 @@ async fn a_redelivered_change_returns_what_is_stored_and_records_nothing_twice()
     let db = test_db.db().await?;
     let conn = &mut db.conn().await?;
     let created = workflow(conn).await?;
-    let start = StateChange::new(Processing, "start").with_id(Uuid::new_v4());
-    let finish = StateChange::new(Completed, "done").with_id(Uuid::new_v4());
+    let start = StateChange::new(Processing, "start").with_id(Uuid::now_v7());
+    let finish = StateChange::new(Completed, "done").with_id(Uuid::now_v7());
     let (_, started) = WorkflowExecution::transition(conn, created.id, &start).await?;
     let (finished, _) = WorkflowExecution::transition(conn, created.id, &finish).await?;
 
@@ -108,7 +108,7 @@ async fn a_change_id_reused_for_another_change_is_refused() -> Result<()> {
     let db = test_db.db().await?;
     let conn = &mut db.conn().await?;
     let created = workflow(conn).await?;
-    let id = Uuid::new_v4();
+    let id = Uuid::now_v7();
     WorkflowExecution::transition(
         conn,
         created.id,
@@ -134,7 +134,7 @@ async fn one_change_delivered_by_eight_tasks_at_once_is_recorded_once() -> Resul
     let test_db = TestDatabase::migrated();
     let db = test_db.db().await?;
     let created = workflow(&mut *db.conn().await?).await?;
-    let change = StateChange::new(Completed, "done").with_id(Uuid::new_v4());
+    let change = StateChange::new(Completed, "done").with_id(Uuid::now_v7());
 
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..8 {
@@ -165,7 +165,7 @@ async fn a_change_by_correlation_id_moves_that_workflow_and_is_idempotent() -> R
     let conn = &mut db.conn().await?;
     let created = workflow(conn).await?;
     let other = workflow(conn).await?;
-    let change = StateChange::new(Failed, "error").with_id(Uuid::new_v4());
+    let change = StateChange::new(Failed, "error").with_id(Uuid::now_v7());
 
     let (moved, _) =
         WorkflowExecution::transition_by_correlation_id(conn, created.correlation_id, &change)

@@ -140,7 +140,7 @@ async fn a_transition_round_trips_and_re_appending_it_is_a_no_op() -> Result<()>
     let db = test_db.db().await?;
     let conn = &mut db.conn().await?;
     let mut new = new_transition(Uuid::new_v4(), 0);
-    new.id = Some(Uuid::new_v4());
+    new.id = Some(Uuid::now_v7());
 
     let stored = FsmTransition::append(conn, &new).await?;
     let again = FsmTransition::append(conn, &new).await?;
@@ -263,7 +263,7 @@ async fn a_batch_with_some_stored_ids_returns_the_stored_rows_in_input_order() -
     let conn = &mut db.conn().await?;
     let entity = Uuid::new_v4();
     let with_id = |n| NewFsmTransition {
-        id: Some(Uuid::new_v4()),
+        id: Some(Uuid::now_v7()),
         ..new_transition(entity, n)
     };
     let (old_a, old_b) = (with_id(0), with_id(1));
@@ -352,7 +352,7 @@ async fn batches_from_concurrent_tasks_each_store_every_row() -> Result<()> {
             // Half the tasks supply their ids, half leave them to the crate.
             let new: Vec<_> = (0..100)
                 .map(|n| NewFsmTransition {
-                    id: (task % 2 == 0).then(Uuid::new_v4),
+                    id: (task % 2 == 0).then(Uuid::now_v7),
                     ..new_transition(entity, n)
                 })
                 .collect();

@@ -2,6 +2,7 @@
 
 use bridge_testkit::TestDatabase;
 use bridge_tests::{lines, COLUMNS, CONSTRAINTS, INDEXES, TRIGGERS};
+use chrono::Datelike;
 
 /// Every column: type, nullability and default, as docs/schema.md specifies them.
 const EXPECTED_COLUMNS: &[&str] = &[
@@ -19,7 +20,7 @@ const EXPECTED_COLUMNS: &[&str] = &[
     "bridge_states.last_aggregation_timestamp timestamp with time zone",
     "bridge_states.created_at timestamp with time zone NOT NULL DEFAULT now()",
     "bridge_states.updated_at timestamp with time zone NOT NULL DEFAULT now()",
-    "fsm_transitions.id uuid NOT NULL DEFAULT gen_random_uuid()",
+    "fsm_transitions.id uuid NOT NULL DEFAULT uuid_generate_v7()",
     "fsm_transitions.entity_id uuid NOT NULL",
     "fsm_transitions.entity_type character varying(100) NOT NULL",
     "fsm_transitions.from_state character varying(50)",
@@ -27,7 +28,7 @@ const EXPECTED_COLUMNS: &[&str] = &[
     "fsm_transitions.transition_event character varying(100) NOT NULL",
     "fsm_transitions.transition_data jsonb NOT NULL DEFAULT '{}'::jsonb",
     "fsm_transitions.created_at timestamp with time zone NOT NULL DEFAULT now()",
-    "metadata_stamps.id uuid NOT NULL DEFAULT gen_random_uuid()",
+    "metadata_stamps.id uuid NOT NULL DEFAULT uuid_generate_v7()",
     "metadata_stamps.workflow_id uuid",
     "metadata_stamps.file_hash character varying(128) NOT NULL",
     "metadata_stamps.stamp_data jsonb NOT NULL DEFAULT '{}'::jsonb",
@@ -92,24 +93,27 @@ const EXPECTED_CONSTRAINTS: &[&str] = &[
     "workflow_steps workflow_steps_workflow_id_fkey FOREIGN KEY (workflow_id) REFERENCES workflow_executions(id) ON DELETE CASCADE",
 ];
 
-/// One index per query the data-access API runs (plus the key indexes).
+/// One index per query the data-access API runs (plus the key indexes); on
+/// the partitioned audit tables, the parent's (`ON ONLY`), which every
+/// partition copies.
 const EXPECTED_INDEXES: &[&str] = &[
     "CREATE INDEX bridge_state_deltas_created_at_idx ON public.bridge_state_deltas USING btree (created_at)",
     "CREATE INDEX bridge_states_namespace_idx ON public.bridge_states USING btree (namespace)",
-    "CREATE INDEX fsm_transitions_created_idx ON public.fsm_transitions USING btree (created_at, id)",
-    "CREATE INDEX fsm_transitions_entity_created_idx ON public.fsm_transitions USING btree (entity_id, created_at, id)",
-    "CREATE INDEX metadata_stamps_created_idx ON public.metadata_stamps USING btree (created_at)",
-    "CREATE INDEX metadata_stamps_file_hash_idx ON public.metadata_stamps USING btree (file_hash)",
-    "CREATE INDEX metadata_stamps_namespace_created_idx ON public.metadata_stamps USING btree (namespace, created_at DESC, id DESC)",
-    "CREATE INDEX metadata_stamps_workflow_id_idx ON public.metadata_stamps USING btree (workflow_id)",
+    "CREATE INDEX fsm_transitions_created_idx ON ONLY public.fsm_transitions USING btree (created_at, id)",
+    "CREATE INDEX fsm_transitions_entity_created_idx ON ONLY public.fsm_transitions USING btree (entity_id, created_at, id)",
+    "CREATE INDEX metadata_stamps_created_idx ON ONLY public.metadata_stamps USING btree (created_at)",
+    "CREATE INDEX metadata_stamps_file_hash_idx ON ONLY public.metadata_stamps USING btree (file_hash)",
+    "CREATE INDEX metadata_stamps_namespace_created_idx ON ONLY public.metadata_stamps USING btree (namespace, created_at DESC, id DESC)",
+    "CREATE INDEX metadata_stamps_workflow_id_idx ON ONLY public.metadata_stamps USING btree (workflow_id)",
     "CREATE INDEX node_registrations_last_heartbeat_idx ON public.node_registrations USING btree (last_heartbeat)",
     "CREATE INDEX node_registrations_type_health_idx ON public.node_registrations USING btree (node_type, health_status)",
+    "CREATE INDEX workflow_executions_finished_idx ON public.workflow_executions USING btree (completed_at) WHERE ((current_state)::text = ANY ((ARRAY['COMPLETED'::character varying, 'FAILED'::character varying])::text[]))",
     "CREATE INDEX workflow_executions_namespace_state_created_idx ON public.workflow_executions USING btree (namespace, current_state, created_at DESC, id DESC)",
     "CREATE INDEX workflow_steps_workflow_order_idx ON public.workflow_steps USING btree (workflow_id, step_order)",
     "CREATE UNIQUE INDEX bridge_state_deltas_pkey ON public.bridge_state_deltas USING btree (id)",
     "CREATE UNIQUE INDEX bridge_states_pkey ON public.bridge_states USING btree (bridge_id)",
-    "CREATE UNIQUE INDEX fsm_transitions_pkey ON public.fsm_transitions USING btree (id)",
-    "CREATE UNIQUE INDEX metadata_stamps_pkey ON public.metadata_stamps USING btree (id)",
+    "CREATE UNIQUE INDEX fsm_transitions_pkey ON ONLY public.fsm_transitions USING btree (id)",
+    "CREATE UNIQUE INDEX metadata_stamps_pkey ON ONLY public.metadata_stamps USING btree (id)",
     "CREATE UNIQUE INDEX node_registrations_pkey ON public.node_registrations USING btree (node_id)",
     "CREATE UNIQUE INDEX workflow_executions_correlation_id_key ON public.workflow_executions USING btree (correlation_id)",
     "CREATE UNIQUE INDEX workflow_executions_pkey ON public.workflow_executions USING btree (id)",
@@ -183,7 +187,10 @@ fn the_tables_of_the_specification_exist_and_nothing_else() {
     let db = TestDatabase::migrated();
     let tables = lines(
         &mut db.sync_conn(),
-        "SELECT tablename AS line FROM pg_tables WHERE schemaname = 'public' ORDER BY 1",
+        "SELECT relname AS line FROM pg_class
+         WHERE relnamespace = 'public'::regnamespace AND relkind IN ('r', 'p')
+           AND NOT relispartition
+         ORDER BY 1",
     );
     assert_eq!(
         tables,
@@ -207,15 +214,15 @@ fn every_table_column_and_index_carries_a_comment() {
     let uncommented = lines(
         &mut db.sync_conn(),
         "SELECT c.relname AS line FROM pg_class c
-         WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'i')
-           AND c.relname NOT LIKE '\\_\\_%'
+         WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p', 'i', 'I')
+           AND NOT c.relispartition AND c.relname NOT LIKE '\\_\\_%'
            AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = c.oid)
            AND obj_description(c.oid, 'pg_class') IS NULL
          UNION ALL
          SELECT c.relname || '.' || a.attname FROM pg_class c
          JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-         WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'r'
-           AND c.relname NOT LIKE '\\_\\_%'
+         WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p')
+           AND NOT c.relispartition AND c.relname NOT LIKE '\\_\\_%'
            AND col_description(c.oid, a.attnum) IS NULL
          ORDER BY 1",
     );
@@ -245,4 +252,41 @@ fn every_foreign_key_is_served_by_an_index() {
         unindexed.is_empty(),
         "foreign keys without an index: {unindexed:#?}"
     );
+}
+
+#[test]
+fn the_audit_tables_are_partitioned_by_id_month_with_this_and_next_month_and_a_default() {
+    let db = TestDatabase::migrated();
+    let conn = &mut db.sync_conn();
+    let keys = lines(
+        conn,
+        "SELECT c.relname || ' ' || pg_get_partkeydef(c.oid) AS line FROM pg_class c
+         WHERE c.relkind = 'p' AND c.relnamespace = 'public'::regnamespace ORDER BY 1",
+    );
+    assert_eq!(
+        keys,
+        ["fsm_transitions RANGE (id)", "metadata_stamps RANGE (id)"]
+    );
+    let now = chrono::Utc::now();
+    let month = |offset: u32| {
+        let first = now.date_naive().with_day(1).unwrap();
+        first
+            .checked_add_months(chrono::Months::new(offset))
+            .unwrap()
+            .format("%Y%m")
+            .to_string()
+    };
+    let partitions = lines(conn, bridge_tests::PARTITIONS);
+    for table in ["fsm_transitions", "metadata_stamps"] {
+        for wanted in [
+            format!("{table} {table}_p{} FOR VALUES FROM", month(0)),
+            format!("{table} {table}_p{} FOR VALUES FROM", month(1)),
+            format!("{table} {table}_default DEFAULT"),
+        ] {
+            assert!(
+                partitions.iter().any(|line| line.starts_with(&wanted)),
+                "no {wanted:?} in {partitions:#?}"
+            );
+        }
+    }
 }

@@ -7,7 +7,7 @@ use clap::Parser;
 /// Measures the bridge data layer against PostgreSQL's own limits, in one run.
 ///
 /// Creates a private database on the server named by `DATABASE_URL` (or the
-/// `PG*` variables), runs the cases of issue 5, prints one table and drops
+/// `PG*` variables), runs the cases of issues 5 and 12, prints one table and drops
 /// the database again.
 ///
 /// Example: `cargo run --release -p bridge-bench -- --json target/bench.json`
@@ -20,7 +20,7 @@ pub struct Args {
     /// Write the result table as JSON to this file.
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
-    /// Run only these cases (1-5); repeat or separate by commas. Default: all.
+    /// Run only these cases (1-7); repeat or separate by commas. Default: all.
     #[arg(long, value_delimiter = ',', value_name = "N")]
     pub case: Vec<u8>,
     /// Seconds each throughput measurement runs (default 5, quick 1).

@@ -7,6 +7,14 @@ use tokio_postgres::{Client, NoTls};
 
 use crate::BenchResult;
 
+/// `err` with the server's message, which tokio-postgres's own text ("db error") leaves out.
+fn explained(err: tokio_postgres::Error) -> String {
+    match err.as_db_error() {
+        Some(db) => format!("{}: {}", db.code().code(), db.message()),
+        None => err.to_string(),
+    }
+}
+
 /// One direct connection to the benchmark database.
 pub struct Direct {
     client: Client,
@@ -26,13 +34,13 @@ impl Direct {
 
     /// Runs one or more statements without parameters.
     pub async fn batch(&self, sql: &str) -> BenchResult<()> {
-        self.client.batch_execute(sql).await?;
+        self.client.batch_execute(sql).await.map_err(explained)?;
         Ok(())
     }
 
     /// The first column of every row `sql` returns, as text.
     pub async fn column(&self, sql: &str) -> BenchResult<Vec<String>> {
-        let messages = self.client.simple_query(sql).await?;
+        let messages = self.client.simple_query(sql).await.map_err(explained)?;
         Ok(messages
             .into_iter()
             .filter_map(|message| match message {

@@ -16,6 +16,8 @@ pub enum Unit {
     P99Millis,
     /// Wall-clock seconds (lower is better).
     Seconds,
+    /// Bytes of WAL written (lower is better).
+    WalBytes,
 }
 
 impl Unit {
@@ -29,6 +31,7 @@ impl Unit {
             Self::WorkflowsPerSec => "wf/s",
             Self::P99Millis => "ms p99",
             Self::Seconds => "s",
+            Self::WalBytes => "B WAL",
         }
     }
 }
@@ -47,6 +50,11 @@ pub enum Target {
         /// The largest passing p99.
         millis: f64,
     },
+    /// Ours below this value, in the row's unit.
+    Under {
+        /// The largest passing figure.
+        value: f64,
+    },
     /// No target: the figure is informational.
     None,
 }
@@ -56,6 +64,7 @@ impl Target {
         match self {
             Self::MinRatio { ratio } => format!(">= {ratio:.2}x"),
             Self::IndexScanUnder { millis } => format!("idx, < {millis} ms"),
+            Self::Under { value } => format!("< {value}"),
             Self::None => "-".to_owned(),
         }
     }
@@ -120,6 +129,8 @@ impl Row {
             Target::MinRatio { .. } => Mark::Short,
             Target::IndexScanUnder { millis } if ours < millis => Mark::Pass,
             Target::IndexScanUnder { .. } => Mark::Short,
+            Target::Under { value } if ours < value => Mark::Pass,
+            Target::Under { .. } => Mark::Short,
             Target::None => Mark::Info,
         };
         Self {
@@ -206,6 +217,8 @@ fn figure(value: Option<f64>, unit: Unit) -> String {
         None => "-".to_owned(),
         Some(v) if unit == Unit::P99Millis => format!("{v:.3} {}", unit.suffix()),
         Some(v) if unit == Unit::Seconds => format!("{v:.3} {}", unit.suffix()),
+        Some(v) if unit == Unit::WalBytes && v >= 1e6 => format!("{:.1} MB WAL", v / 1e6),
+        Some(v) if unit == Unit::WalBytes => format!("{:.0} kB WAL", v / 1e3),
         Some(v) => format!("{v:.0} {}", unit.suffix()),
     }
 }

@@ -17,7 +17,7 @@ Exit codes:
   2   usage or configuration error (bad flag, malformed URL, unknown version, missing database)
   3   status --check found pending, unknown or changed migrations
   4   database unreachable, or the connection lost mid-command (rerun it)
-  5   migration lock not acquired within --lock-timeout
+  5   migration or retention lock not acquired within --lock-timeout
   6   a migration failed (rolled back; the ones before it stay applied)
   7   refused by the data guard (tables to drop hold rows; use --force)
   8   authentication or authorisation refused (wrong password, unknown role, no CONNECT right)
@@ -27,7 +27,18 @@ Exit codes:
 Example:
   DATABASE_URL=postgres://app@db/omninode_bridge bridge-admin --wait 30 setup";
 
-/// Applies, reverts and inspects the bridge database migrations.
+const RETENTION_HELP: &str = "\
+Every step is idempotent and runs under an advisory lock of its own, so it is safe from cron every
+few minutes and from several hosts at once: a second run waits for the first (up to --lock-timeout),
+then finds nothing left to do. Partitions are whole UTC months of id time; a month is dropped once
+all of it is older than the window, so rows stay up to a month beyond it.
+
+Examples:
+  bridge-admin retention --dry-run
+  bridge-admin retention --transitions-days 30 --format json
+  */5 * * * *  bridge-admin -q retention   (crontab line; a run still going holds the lock)";
+
+/// Applies, reverts and inspects the bridge database migrations, and runs retention.
 #[derive(Debug, Parser)]
 #[command(name = "bridge-admin", version, after_help = AFTER_HELP)]
 pub struct Cli {
@@ -43,13 +54,13 @@ pub struct Cli {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Global options")]
 pub struct Global {
-    /// Database to migrate [default: DATABASE_URL, then PG* variables, then localhost]
+    /// Database to work on [default: DATABASE_URL, then PG* variables, then localhost]
     #[arg(long, global = true, value_name = "URL")]
     pub database_url: Option<String>,
     /// Keep retrying an unreachable or busy server for up to SECONDS [default: fail at once]
     #[arg(long, global = true, value_name = "SECONDS")]
     pub wait: Option<u64>,
-    /// Give up waiting for another run's migration lock after SECONDS
+    /// Give up waiting for another run's migration (or retention) lock after SECONDS
     #[arg(long, global = true, value_name = "SECONDS",
           default_value_t = Options::DEFAULT_LOCK_TIMEOUT.as_secs())]
     pub lock_timeout: u64,
@@ -90,6 +101,9 @@ pub enum Command {
         after_help = "Examples:\n  bridge-admin status\n  bridge-admin status --check --format json"
     )]
     Status(StatusArgs),
+    /// Create audit partitions ahead, drop old ones, delete finished workflows and silent nodes
+    #[command(after_help = RETENTION_HELP)]
+    Retention(RetentionArgs),
 }
 
 /// Arguments of `up`.
@@ -166,10 +180,49 @@ pub struct StatusArgs {
     pub format: Format,
 }
 
-/// How `status` prints.
+/// Arguments of `retention`; the defaults are `RetentionPolicy::default()`'s.
+#[derive(Debug, Args)]
+pub struct RetentionArgs {
+    /// Drop fsm_transitions months wholly older than DAYS
+    #[arg(long, value_name = "DAYS", default_value_t = 90, value_parser = days(1))]
+    pub transitions_days: u32,
+    /// Drop metadata_stamps months wholly older than DAYS
+    #[arg(long, value_name = "DAYS", default_value_t = 365, value_parser = days(1))]
+    pub stamps_days: u32,
+    /// Delete COMPLETED and FAILED workflows (with their steps) finished more than DAYS ago
+    #[arg(long, value_name = "DAYS", default_value_t = 90, value_parser = days(1))]
+    pub workflows_days: u32,
+    /// Delete nodes without a heartbeat (or, before any, a registration) for DAYS
+    #[arg(long, value_name = "DAYS", default_value_t = 7, value_parser = days(1))]
+    pub nodes_days: u32,
+    /// Create the partitions of every month up to DAYS from now
+    #[arg(long, value_name = "DAYS", default_value_t = 60, value_parser = days(0))]
+    pub ahead_days: u32,
+    /// Most rows one DELETE removes
+    #[arg(long, value_name = "ROWS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(bridge_models::retention::MAX_RETENTION_BATCH)))]
+    pub batch_size: u32,
+    /// Detach old partitions (kept as tables of their own, to archive) instead of dropping them
+    #[arg(long)]
+    pub detach: bool,
+    /// Report what would be done and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// A day count from `min` to `RetentionPolicy::MAX_DAYS`.
+fn days(min: u32) -> clap::builder::RangedI64ValueParser<u32> {
+    clap::value_parser!(u32)
+        .range(i64::from(min)..=i64::from(bridge_models::retention::RetentionPolicy::MAX_DAYS))
+}
+
+/// How `status` and `retention` print.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
-    /// A table for people
+    /// Lines for people
     Text,
     /// A stable JSON document for programs
     Json,

@@ -3,6 +3,18 @@
 use std::process::ExitCode;
 
 use bridge_migrate::MigrateError;
+use bridge_models::{retention::RetentionError, Error as DataError};
+
+/// Why a command failed: the migration engine's error or retention's.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// From `setup`, `up`, `down`, `redo` or `status`.
+    #[error(transparent)]
+    Migrate(#[from] MigrateError),
+    /// From `retention`.
+    #[error(transparent)]
+    Retention(#[from] RetentionError),
+}
 
 /// How `bridge-admin` ends; the numbers are documented in `--help` and the README.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,7 +29,7 @@ pub enum Exit {
     CheckFailed = 3,
     /// The database server could not be reached, or the connection to it was lost.
     Unreachable = 4,
-    /// Another run held the migration lock for the whole lock timeout.
+    /// Another run held the migration (or retention) lock for the whole lock timeout.
     LockTimeout = 5,
     /// A migration failed and was rolled back.
     MigrationFailed = 6,
@@ -32,6 +44,21 @@ pub enum Exit {
 }
 
 impl Exit {
+    /// The exit code for `failure`.
+    pub fn for_failure(failure: &Failure) -> Self {
+        match failure {
+            Failure::Migrate(err) => Self::for_error(err),
+            Failure::Retention(RetentionError::LockTimeout { .. }) => Self::LockTimeout,
+            Failure::Retention(RetentionError::Data(err)) => match err {
+                DataError::Unreachable { .. } | DataError::ConnectionLost(_) => Self::Unreachable,
+                DataError::Authentication { .. } => Self::Authentication,
+                DataError::ServerBusy { .. } => Self::ServerBusy,
+                DataError::Config(_) | DataError::InvalidValue { .. } => Self::Usage,
+                _ => Self::Failure,
+            },
+        }
+    }
+
     /// The exit code for `err`.
     pub fn for_error(err: &MigrateError) -> Self {
         match err {

@@ -1,7 +1,8 @@
-//! bridge-admin: apply, revert and inspect the bridge database migrations.
+//! bridge-admin: apply, revert and inspect the bridge database migrations,
+//! and run retention.
 //!
-//! Parsing and printing only: every action is a call into
-//! `bridge_migrate`, and errors become exit codes in [`exit`].
+//! Parsing and printing only: every action is a call into `bridge_migrate`
+//! or `bridge_models::retention`, and errors become exit codes in [`exit`].
 
 mod cli;
 mod commands;
@@ -14,9 +15,14 @@ use std::process::ExitCode;
 
 use anstream::eprintln;
 use bridge_migrate::{MigrateError, Migrator};
+use bridge_models::retention::RetentionError;
 use clap::Parser;
 
-use crate::{cli::Cli, exit::Exit, output::BAD};
+use crate::{
+    cli::Cli,
+    exit::{Exit, Failure},
+    output::BAD,
+};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -24,40 +30,47 @@ async fn main() -> ExitCode {
     logging::init(&cli.global);
     let outcome = match connection::options(&cli.global) {
         Ok(options) => commands::run(cli.command, Migrator::new(options)).await,
-        Err(err) => Err(err),
+        Err(err) => Err(err.into()),
     };
     match outcome {
         Ok(exit) => exit.into(),
-        Err(err) => {
-            report(&err);
-            Exit::for_error(&err).into()
+        Err(failure) => {
+            report(&failure);
+            Exit::for_failure(&failure).into()
         }
     }
 }
 
-/// Prints `err` on stderr, with what to do about it where that is not obvious.
-fn report(err: &MigrateError) {
-    eprintln!("{BAD}error:{BAD:#} {err}");
-    let hint = match err {
-        MigrateError::DataGuard { .. } => "rerun with --force to drop them and their rows",
-        MigrateError::LockTimeout { .. } => {
+/// Prints `failure` on stderr, with what to do about it where that is not obvious.
+fn report(failure: &Failure) {
+    eprintln!("{BAD}error:{BAD:#} {failure}");
+    let unreachable = "is the server up? --wait SECONDS retries while it starts";
+    let hint = match failure {
+        Failure::Migrate(MigrateError::DataGuard { .. }) => {
+            "rerun with --force to drop them and their rows"
+        }
+        Failure::Migrate(MigrateError::LockTimeout { .. }) => {
             "another migration is running; wait for it or raise --lock-timeout"
         }
-        MigrateError::Unreachable { .. } => {
-            "is the server up? --wait SECONDS retries while it starts"
+        Failure::Migrate(MigrateError::Unreachable { .. }) => unreachable,
+        Failure::Retention(RetentionError::LockTimeout { .. }) => {
+            "another retention run is under way; this one has nothing to add, or raise --lock-timeout"
         }
-        MigrateError::ConnectionLost { .. } => {
+        Failure::Retention(RetentionError::Data(bridge_models::Error::Unreachable { .. })) => {
+            unreachable
+        }
+        Failure::Migrate(MigrateError::ConnectionLost { .. }) => {
             "the server restarted or ended the session; once it is back, rerun the same command"
         }
-        MigrateError::Authentication { .. } => {
+        Failure::Migrate(MigrateError::Authentication { .. }) => {
             "check the user and password of the URL (or PGUSER, PGPASSWORD) and the server's \
              pg_hba.conf; retrying does not help"
         }
-        MigrateError::ServerBusy { .. } => {
+        Failure::Migrate(MigrateError::ServerBusy { .. }) => {
             "the server has no connection slot free; --wait SECONDS retries until one frees, \
              or raise max_connections"
         }
-        MigrateError::Tls { .. } => {
+        Failure::Migrate(MigrateError::Tls { .. }) => {
             "check sslmode and sslrootcert in the URL: verify-ca and verify-full need the CA \
              that signed the server's certificate, verify-full also a host name it names"
         }

@@ -119,7 +119,7 @@ fn the_data_guard_refuses_to_drop_rows_and_force_proceeds() {
 #[test]
 fn empty_tables_need_no_confirmation() {
     let db = TestDatabase::empty();
-    migrate(&db);
+    support::migrate_six_tables(&db);
     add_transition(&db);
     // Reverting 000006 and 000005 drops only empty tables; the row in fsm_transitions is safe.
     let out = run(db.url(), &["down", "-n", "2"]).expect(code::OK);
@@ -127,6 +127,10 @@ fn empty_tables_need_no_confirmation() {
         out.stdout.contains("metadata_stamps (0 rows)"),
         "{}",
         out.stdout
+    );
+    assert_eq!(
+        support::count(&db, "SELECT count(*) AS n FROM fsm_transitions"),
+        1
     );
 }
 

@@ -9,7 +9,7 @@ use std::{env, fs, path::PathBuf};
 
 use support::{bridge_admin, code, run_command};
 
-const COMMANDS: [&str; 6] = ["", "setup", "up", "down", "redo", "status"];
+const COMMANDS: [&str; 7] = ["", "setup", "up", "down", "redo", "status", "retention"];
 
 fn snapshot_path(command: &str) -> PathBuf {
     let name = if command.is_empty() {
@@ -70,4 +70,6 @@ fn a_missing_subcommand_is_a_usage_error() {
     run_command(bridge_admin().args(["down", "--all", "-n", "2"])).expect(code::USAGE);
     run_command(bridge_admin().args(["redo", "--all", "-n", "2"])).expect(code::USAGE);
     run_command(bridge_admin().args(["status", "--format", "yaml"])).expect(code::USAGE);
+    run_command(bridge_admin().args(["retention", "--transitions-days", "0"])).expect(code::USAGE);
+    run_command(bridge_admin().args(["retention", "--batch-size", "0"])).expect(code::USAGE);
 }

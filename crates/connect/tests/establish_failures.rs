@@ -108,9 +108,17 @@ async fn a_server_out_of_connection_slots_is_busy_and_retryable() {
     assert!(err.is_retryable());
 
     held.pop();
-    establish(&url, TIMEOUT)
-        .await
-        .expect("a slot is free again");
+    // The server frees the slot once the closed session's process has exited.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match establish(&url, TIMEOUT).await {
+            Ok(_) => break,
+            Err(err) if err.is_retryable() && std::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            Err(err) => panic!("a slot is free again: {err:?}"),
+        }
+    }
 }
 
 #[tokio::test]

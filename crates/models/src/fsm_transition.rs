@@ -16,7 +16,7 @@ use crate::{
     json::StoredJson,
     outcome::on_conn,
     paging::{keyset, load_page, Page, PageRequest},
-    validate,
+    partition_key, validate,
 };
 
 // Appends write `created_at` as `clock_timestamp()` rather than leave it to
@@ -62,6 +62,9 @@ pub struct FsmTransition {
 )]
 pub struct NewFsmTransition {
     /// Caller-chosen id, which makes a redelivered append a no-op; `None` gets a UUIDv7.
+    ///
+    /// Must be a UUIDv7 (its time picks the monthly partition); any other
+    /// version is refused with [`Error::InvalidValue`](crate::Error::InvalidValue).
     #[diesel(skip_insertion)]
     pub id: Option<Uuid>,
     /// The entity that moved.
@@ -82,6 +85,7 @@ impl NewFsmTransition {
     /// Refuses what the table cannot hold, naming the field.
     fn validate(&self) -> Result<()> {
         const TABLE: &str = "fsm_transitions";
+        partition_key::check("fsm_transitions.id", self.id)?;
         validate::text(TABLE, "entity_type", &self.entity_type)?;
         validate::opt_text(TABLE, "from_state", self.from_state.as_deref())?;
         validate::text(TABLE, "to_state", &self.to_state)?;

@@ -11,6 +11,7 @@ pub mod metadata_stamp;
 pub mod node_registration;
 mod outcome;
 pub mod paging;
+mod partition_key;
 pub mod pool;
 pub mod retention;
 pub mod state;

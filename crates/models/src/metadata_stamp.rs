@@ -14,7 +14,7 @@ use crate::{
     json::StoredJson,
     outcome::on_conn,
     paging::{keyset, load_page, Page, PageRequest},
-    validate,
+    partition_key, validate,
     workflow_execution::WorkflowExecution,
 };
 
@@ -59,6 +59,9 @@ pub struct MetadataStamp {
 )]
 pub struct NewMetadataStamp {
     /// Caller-chosen id, which makes a redelivered append a no-op; `None` gets a UUIDv7.
+    ///
+    /// Must be a UUIDv7 (its time picks the monthly partition); any other
+    /// version is refused with [`Error::InvalidValue`](crate::Error::InvalidValue).
     #[diesel(skip_insertion)]
     pub id: Option<Uuid>,
     /// The workflow that stamped, if any; must exist.
@@ -75,6 +78,7 @@ impl NewMetadataStamp {
     /// Refuses what the table cannot hold, naming the field.
     fn validate(&self) -> Result<()> {
         const TABLE: &str = "metadata_stamps";
+        partition_key::check("metadata_stamps.id", self.id)?;
         validate::text(TABLE, "file_hash", &self.file_hash)?;
         validate::text(TABLE, "namespace", &self.namespace)?;
         validate::json(TABLE, "stamp_data", &self.stamp_data)

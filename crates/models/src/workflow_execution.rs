@@ -23,6 +23,7 @@ use crate::{
     json::StoredJson,
     outcome::on_conn,
     paging::{keyset, load_page, Page, PageRequest},
+    partition_key,
     state::WorkflowState,
     validate,
 };
@@ -159,6 +160,8 @@ impl StateChange {
     /// Refuses what the transition record cannot hold, naming the field.
     fn validate(&self) -> Result<()> {
         const TABLE: &str = "fsm_transitions";
+        // The change's id becomes the id of its transition.
+        partition_key::check("state change id", self.id)?;
         validate::text(TABLE, "transition_event", &self.event)?;
         validate::json(TABLE, "transition_data", &self.data)?;
         validate::opt_text(

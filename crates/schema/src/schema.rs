@@ -43,9 +43,9 @@ diesel::table! {
 }
 
 diesel::table! {
-    /// Append-only audit of state-machine transitions.
+    /// Append-only audit of state-machine transitions; one partition per month of id time.
     fsm_transitions (id) {
-        /// Primary key of the transition.
+        /// Primary key of the transition; a UUIDv7, whose time picks the monthly partition.
         id -> Uuid,
         /// The workflow, bridge or other entity that moved; no foreign key.
         entity_id -> Uuid,
@@ -69,9 +69,9 @@ diesel::table! {
 }
 
 diesel::table! {
-    /// Audit trail of metadata stamp operations.
+    /// Audit trail of metadata stamp operations; one partition per month of id time.
     metadata_stamps (id) {
-        /// Primary key of the stamp record.
+        /// Primary key of the stamp record; a UUIDv7, whose time picks the monthly partition.
         id -> Uuid,
         /// Workflow that stamped; set to NULL when the workflow is deleted.
         workflow_id -> Nullable<Uuid>,

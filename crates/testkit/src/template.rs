@@ -28,8 +28,11 @@ pub(crate) fn ensure_migrated_template() -> String {
 /// template holds, so that templates built the old way are not reused.
 const RECIPE: &str = "migrate::run_pending, with checksums";
 
-/// Fingerprint of the embedded migrations and the recipe, 16 hex digits:
-/// either changed gets a new template.
+/// Fingerprint of the embedded migrations, the recipe and the UTC month,
+/// 16 hex digits: any of them changed gets a new template.
+///
+/// The month, because migrating creates the audit tables' partitions of this
+/// month and the next: a template from an earlier month would lack them.
 ///
 /// SHA-256 rather than std's `DefaultHasher`, whose output may change between
 /// Rust releases and would then orphan every template on the server.
@@ -47,6 +50,7 @@ fn migrations_fingerprint() -> String {
         }
     }
     hasher.update(RECIPE.as_bytes());
+    hasher.update(chrono::Utc::now().format("%Y-%m").to_string().as_bytes());
     hasher.finalize()[..8]
         .iter()
         .fold(String::with_capacity(16), |mut hex, byte| {

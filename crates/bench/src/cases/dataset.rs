@@ -1,5 +1,10 @@
 //! The case 4 data set: deterministic rows loaded server-side with
 //! `INSERT … SELECT generate_series`, so any row's keys follow from its number.
+//!
+//! Transitions and stamps are spread evenly over [`SPAN_DAYS`] days from the
+//! epoch, with UUIDv7 ids made from their `created_at`, so that they fill
+//! the monthly partitions of those days (created before loading), as a live
+//! database holds them.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use uuid::Uuid;
@@ -15,9 +20,9 @@ pub enum Key {
     Correlation = 2,
     /// `workflow_steps.id`.
     Step = 3,
-    /// `fsm_transitions.id`.
+    /// `fsm_transitions.id`; see [`transition_id`] for the UUIDv7 stored.
     Transition = 4,
-    /// `metadata_stamps.id`.
+    /// `metadata_stamps.id`; see [`stamp_id`] for the UUIDv7 stored.
     Stamp = 5,
     /// `bridge_states.bridge_id`.
     Bridge = 6,
@@ -44,9 +49,38 @@ pub fn workflow_created_at(i: u64) -> DateTime<Utc> {
     epoch() + Duration::seconds(i as i64)
 }
 
-/// `created_at` of transition number `j`: one every 10 ms.
-pub fn transition_created_at(j: u64) -> DateTime<Utc> {
-    epoch() + Duration::milliseconds(10 * j as i64)
+/// Days the transitions and the stamps span, from the epoch.
+pub const SPAN_DAYS: i64 = 90;
+
+/// Milliseconds between two consecutive of `rows` rows spread over [`SPAN_DAYS`].
+fn spacing_ms(rows: u64) -> i64 {
+    SPAN_DAYS * 86_400_000 / rows.max(1) as i64
+}
+
+/// `created_at` of transition number `j` of `size`.
+pub fn transition_created_at(size: DataSize, j: u64) -> DateTime<Utc> {
+    epoch() + Duration::milliseconds(spacing_ms(size.transitions) * j as i64)
+}
+
+/// `created_at` of stamp number `j` of `size`.
+pub fn stamp_created_at(size: DataSize, j: u64) -> DateTime<Utc> {
+    epoch() + Duration::milliseconds(spacing_ms(size.stamps) * j as i64)
+}
+
+/// The UUIDv7 of a row made at `at`, number `j`, of key family `key`.
+fn uuid_v7(key: Key, at: DateTime<Utc>, j: u64) -> Uuid {
+    let (ms, tag) = (at.timestamp_millis(), key as u32);
+    Uuid::parse_str(&format!("{ms:012x}70008{tag:03x}{j:012x}")).expect("a valid uuid")
+}
+
+/// The id of transition number `j` of `size`: a UUIDv7 of its `created_at`.
+pub fn transition_id(size: DataSize, j: u64) -> Uuid {
+    uuid_v7(Key::Transition, transition_created_at(size, j), j)
+}
+
+/// The id of stamp number `j` of `size`: a UUIDv7 of its `created_at`.
+pub fn stamp_id(size: DataSize, j: u64) -> Uuid {
+    uuid_v7(Key::Stamp, stamp_created_at(size, j), j)
 }
 
 /// The `file_hash` of stamp number `j` (64 hex digits, like BLAKE3).
@@ -56,6 +90,28 @@ pub fn file_hash(j: u64) -> String {
 
 /// Node types; node `j` has type `NODE_TYPES[j % 5]`.
 pub const NODE_TYPES: [&str; 5] = ["orchestrator", "reducer", "registry", "stamper", "gateway"];
+
+/// Creates the monthly partitions of both audit tables for the [`SPAN_DAYS`]
+/// days of the data, as `bridge-admin retention` keeps them on a live database.
+pub async fn partitions(pool: &bridge_models::Db) -> BenchResult<()> {
+    use bridge_models::retention::{ensure_partitions, Month, PartitionedTable};
+    let mut conn = pool.conn().await?;
+    let (first, last) = (
+        Month::of(epoch()),
+        Month::of(epoch() + Duration::days(SPAN_DAYS)),
+    );
+    for table in PartitionedTable::ALL {
+        ensure_partitions(
+            &mut conn,
+            table,
+            first,
+            last,
+            std::time::Duration::from_secs(5),
+        )
+        .await?;
+    }
+    Ok(())
+}
 
 /// Loads `size` rows into the (empty, migrated) database, then ANALYZEs.
 pub async fn load(direct: &Direct, size: DataSize) -> BenchResult<()> {
@@ -67,10 +123,14 @@ pub async fn load(direct: &Direct, size: DataSize) -> BenchResult<()> {
         bridge_states,
         nodes,
     } = size;
+    let (transition_ms, stamp_ms) = (spacing_ms(transitions), spacing_ms(stamps));
     let sql = format!(
         r#"
 CREATE FUNCTION pg_temp.k(tag int, i bigint) RETURNS uuid LANGUAGE sql IMMUTABLE AS
   $$ SELECT (lpad(to_hex(tag), 8, '0') || '-0000-4000-8000-' || lpad(to_hex(i), 12, '0'))::uuid $$;
+CREATE FUNCTION pg_temp.v7(tag int, at timestamptz, i bigint) RETURNS uuid LANGUAGE sql IMMUTABLE AS
+  $$ SELECT (lpad(to_hex((extract(epoch FROM at) * 1000)::bigint), 12, '0') || '7000' || '8'
+             || lpad(to_hex(tag), 3, '0') || lpad(to_hex(i), 12, '0'))::uuid $$;
 INSERT INTO workflow_executions (id, correlation_id, workflow_type, current_state, namespace,
     started_at, completed_at, execution_time_ms, metadata, created_at, updated_at)
 SELECT pg_temp.k(1, i), pg_temp.k(2, i), 'metadata_stamping', s.state, 'ns-' || (i % {NAMESPACES}),
@@ -85,15 +145,16 @@ SELECT pg_temp.k(3, j), pg_temp.k(1, (j - 1) / 5 + 1), 'step_' || ((j - 1) % 5),
 FROM generate_series(1, {steps}) AS j;
 INSERT INTO fsm_transitions (id, entity_id, entity_type, from_state, to_state, transition_event,
     transition_data, created_at)
-SELECT pg_temp.k(4, j), pg_temp.k(1, (j - 1) % {workflows} + 1), 'workflow', 'PENDING', 'PROCESSING',
-    'start', '{{}}', '2025-01-01T00:00:00Z'::timestamptz + j * interval '10 milliseconds'
-FROM generate_series(1, {transitions}) AS j;
+SELECT pg_temp.v7(4, t, j), pg_temp.k(1, (j - 1) % {workflows} + 1), 'workflow', 'PENDING', 'PROCESSING',
+    'start', '{{}}', t
+FROM generate_series(1::bigint, {transitions}) AS j,
+    LATERAL (SELECT '2025-01-01T00:00:00Z'::timestamptz + j * {transition_ms} * interval '1 millisecond' AS t) AS ts;
 INSERT INTO metadata_stamps (id, workflow_id, file_hash, stamp_data, namespace, created_at)
-SELECT pg_temp.k(5, j), pg_temp.k(1, (j - 1) % {workflows} + 1),
+SELECT pg_temp.v7(5, t, j), pg_temp.k(1, (j - 1) % {workflows} + 1),
     lpad(to_hex(j * 2654435761 % 4294967296), 32, '0') || lpad(to_hex(j), 32, '0'),
-    jsonb_build_object('size', j), 'ns-' || (((j - 1) % {workflows} + 1) % {NAMESPACES}),
-    '2025-01-01T00:00:00Z'::timestamptz + j * interval '1 second'
-FROM generate_series(1, {stamps}) AS j;
+    jsonb_build_object('size', j), 'ns-' || (((j - 1) % {workflows} + 1) % {NAMESPACES}), t
+FROM generate_series(1::bigint, {stamps}) AS j,
+    LATERAL (SELECT '2025-01-01T00:00:00Z'::timestamptz + j * {stamp_ms} * interval '1 millisecond' AS t) AS ts;
 INSERT INTO bridge_states (bridge_id, namespace, total_workflows_processed, total_items_aggregated,
     current_fsm_state, last_aggregation_timestamp)
 SELECT pg_temp.k(6, j), 'ns-' || (j % 100), j, 10 * j, 'ACTIVE', now()
@@ -112,6 +173,27 @@ ANALYZE;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uuid_v7_ids_carry_their_rows_time() {
+        let size = DataSize {
+            workflows: 100,
+            steps: 500,
+            transitions: 1_000,
+            stamps: 100,
+            bridge_states: 10,
+            nodes: 10,
+        };
+        let id = transition_id(size, 1_000);
+        assert_eq!(id.get_version_num(), 7);
+        let ms = (id.as_u128() >> 80) as i64;
+        assert_eq!(ms, transition_created_at(size, 1_000).timestamp_millis());
+        assert_eq!(
+            transition_created_at(size, 1_000),
+            epoch() + Duration::days(SPAN_DAYS)
+        );
+        assert_ne!(stamp_id(size, 1), transition_id(size, 1));
+    }
 
     #[test]
     fn keys_and_hashes_match_the_sql() {

@@ -1,11 +1,14 @@
-//! The five cases of issue 5, each in its own file.
+//! The five cases of issue 5 and the two of issue 12 (retention), each in its own file.
 
 mod batch_append;
 mod dataset;
 mod lifecycle;
 mod migrations;
+mod partitioned_writes;
+mod plain_tables;
 mod read_queries;
 mod reads_at_scale;
+mod retention_shed;
 mod single_append;
 mod writes;
 
@@ -54,6 +57,28 @@ pub async fn run_all(ctx: &Context) -> Report {
     }
     if ctx.args.runs_case(5) {
         report.rows.extend(migrations::run(ctx).await);
+    }
+    if ctx.args.runs_case(6) {
+        match retention_shed::run(ctx).await {
+            Ok(rows) => report.rows.extend(rows),
+            Err(err) => report.rows.push(Row::failed(
+                "6 shed 30 of 90 days",
+                Unit::Seconds,
+                Mark::Error,
+                err.to_string(),
+            )),
+        }
+    }
+    if ctx.args.runs_case(7) {
+        match partitioned_writes::run(ctx).await {
+            Ok(rows) => report.rows.extend(rows),
+            Err(err) => report.rows.push(Row::failed(
+                "7 partitioned writes",
+                Unit::RowsPerSec,
+                Mark::Error,
+                err.to_string(),
+            )),
+        }
     }
     report
 }

@@ -9,7 +9,8 @@ use chrono::{Duration, Utc};
 use diesel_async::AsyncPgConnection;
 
 use super::dataset::{
-    file_hash, transition_created_at, workflow_created_at, Key, NAMESPACES, NODE_TYPES,
+    file_hash, stamp_created_at, stamp_id, transition_created_at, transition_id,
+    workflow_created_at, Key, NAMESPACES, NODE_TYPES,
 };
 use crate::scale::DataSize;
 
@@ -163,7 +164,7 @@ impl ReadQuery {
                     .len()
             }
             Self::TransitionFind => {
-                FsmTransition::find(conn, Key::Transition.of(pick(size.transitions)))
+                FsmTransition::find(conn, transition_id(size, pick(size.transitions)))
                     .await
                     .map(|_| 1)?
             }
@@ -178,12 +179,10 @@ impl ReadQuery {
             }
             Self::TransitionsRecentLaterPage => {
                 let j = pick(size.transitions);
-                FsmTransition::recent(conn, after(transition_created_at(j), Key::Transition.of(j)))
-                    .await?
-                    .items
-                    .len()
+                let cursor = after(transition_created_at(size, j), transition_id(size, j));
+                FsmTransition::recent(conn, cursor).await?.items.len()
             }
-            Self::StampFind => MetadataStamp::find(conn, Key::Stamp.of(pick(size.stamps)))
+            Self::StampFind => MetadataStamp::find(conn, stamp_id(size, pick(size.stamps)))
                 .await
                 .map(|_| 1)?,
             Self::StampsByHash => {
@@ -211,7 +210,7 @@ impl ReadQuery {
                 MetadataStamp::list_by_namespace(
                     conn,
                     &namespace(r),
-                    after(workflow_created_at(j), Key::Stamp.of(j)),
+                    after(stamp_created_at(size, j), stamp_id(size, j)),
                 )
                 .await?
                 .items

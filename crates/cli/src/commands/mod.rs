@@ -2,21 +2,26 @@
 
 mod down;
 mod redo;
+mod retention;
 mod setup;
 mod status;
 mod up;
 
-use bridge_migrate::{MigrateError, Migrator};
+use bridge_migrate::Migrator;
 
-use crate::{cli::Command, exit::Exit};
+use crate::{
+    cli::Command,
+    exit::{Exit, Failure},
+};
 
-/// Runs `command` with `migrator`.
-pub async fn run(command: Command, migrator: Migrator) -> Result<Exit, MigrateError> {
-    match command {
-        Command::Setup => setup::run(&migrator).await,
-        Command::Up(args) => up::run(&migrator, args).await,
-        Command::Down(args) => down::run(&migrator, args).await,
-        Command::Redo(args) => redo::run(&migrator, args).await,
-        Command::Status(args) => status::run(&migrator, args).await,
-    }
+/// Runs `command` with `migrator` (whose options also say where retention connects).
+pub async fn run(command: Command, migrator: Migrator) -> Result<Exit, Failure> {
+    Ok(match command {
+        Command::Setup => setup::run(&migrator).await?,
+        Command::Up(args) => up::run(&migrator, args).await?,
+        Command::Down(args) => down::run(&migrator, args).await?,
+        Command::Redo(args) => redo::run(&migrator, args).await?,
+        Command::Status(args) => status::run(&migrator, args).await?,
+        Command::Retention(args) => retention::run(migrator.options(), args).await?,
+    })
 }
