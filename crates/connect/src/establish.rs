@@ -1,37 +1,40 @@
 //! Opening one connection.
 
-use std::time::Duration;
+use std::{error::Error as _, time::Duration};
 
 use diesel_async::AsyncPgConnection;
 use tokio_postgres::error::SqlState;
 
 use crate::{
     error::ConnectError,
-    url::{database_name, redact_url, validate_url},
+    redact::redact_url,
+    tls::TlsSettings,
+    url::{database_name, validate_url},
 };
 
 /// Opens one connection to `database_url`, giving up after `timeout`.
 ///
-/// Connects through tokio-postgres directly because diesel-async's own
-/// `establish` drops the cause ("connection refused") and the SQLSTATE,
-/// which tell the failures of [`ConnectError`] apart.
+/// TLS follows the URL's `sslmode` and `sslrootcert` as in libpq (see the
+/// crate documentation). Connects through tokio-postgres directly because
+/// diesel-async's own `establish` uses no TLS and drops the cause
+/// ("connection refused") and the SQLSTATE, which tell the failures of
+/// [`ConnectError`] apart.
 pub async fn establish(
     database_url: &str,
     timeout: Duration,
 ) -> Result<AsyncPgConnection, ConnectError> {
     let url = validate_url(database_url)?;
-    let config: tokio_postgres::Config = database_url.parse().map_err(|err| {
-        ConnectError::Config(format!(
-            "invalid database URL {}: {err}",
-            redact_url(database_url)
-        ))
-    })?;
     let redacted = redact_url(database_url);
+    let (driver_url, tls) = TlsSettings::split(&url)?;
+    let config: tokio_postgres::Config = driver_url.parse().map_err(|err| {
+        ConnectError::Config(format!("invalid database URL {redacted}: {err}"))
+    })?;
+    let connector = tls.connector(&redacted)?;
     let attempt = async {
         let (client, connection) = config
-            .connect(tokio_postgres::NoTls)
+            .connect(connector)
             .await
-            .map_err(|err| classify(&err, &url, &redacted))?;
+            .map_err(|err| classify(&err, &url, &redacted, &tls))?;
         AsyncPgConnection::try_from_client_and_connection(client, connection)
             .await
             .map_err(|err| ConnectError::Unreachable {
@@ -51,16 +54,34 @@ pub async fn establish(
 
 /// The [`ConnectError`] for a failed connection attempt, by SQLSTATE where
 /// the server sent one (never by its message, which follows `lc_messages`).
-fn classify(err: &tokio_postgres::Error, parsed: &url::Url, redacted: &str) -> ConnectError {
+fn classify(
+    err: &tokio_postgres::Error,
+    parsed: &url::Url,
+    redacted: &str,
+    tls: &TlsSettings,
+) -> ConnectError {
     let url = redacted.to_owned();
-    let reason = with_causes(err);
+    let mut reason = with_causes(err);
+    if let Some(code) = err.code() {
+        // The code says what the (possibly localised) message means.
+        reason.push_str(&format!(" (SQLSTATE {})", code.code()));
+    }
     let Some(code) = err.code() else {
-        // Refused before the server said why: tokio-postgres's own kinds.
-        return match err.to_string() {
-            text if text.starts_with("authentication error") => {
-                ConnectError::Authentication { url, reason }
+        // Failed before the server said why: tokio-postgres's own kinds,
+        // told apart by its fixed (English, never localised) texts.
+        let kind = err.to_string();
+        let cause = err.source().map(ToString::to_string).unwrap_or_default();
+        return match kind.as_str() {
+            "error performing TLS handshake" => tls.failed(redacted, reason),
+            "authentication error" => ConnectError::Authentication { url, reason },
+            // The server asked for a password and the URL has none.
+            "invalid configuration" if cause == "password missing" => {
+                ConnectError::Authentication {
+                    url,
+                    reason: "the server asks for a password and none was given".to_owned(),
+                }
             }
-            text if text.starts_with("invalid configuration") => {
+            "invalid configuration" | "invalid connection string" => {
                 ConnectError::Config(format!("{reason} (connecting to {url})"))
             }
             _ => ConnectError::Unreachable { url, reason },
@@ -71,17 +92,21 @@ fn classify(err: &tokio_postgres::Error, parsed: &url::Url, redacted: &str) -> C
             name: database_name(parsed),
             url,
         },
-        // 28000 invalid_authorization_specification, 28P01 invalid_password.
+        // 28000 invalid_authorization_specification (no such role, no
+        // pg_hba.conf entry), 28P01 invalid_password.
         class if class.starts_with("28") => ConnectError::Authentication { url, reason },
+        // No CONNECT privilege on the database.
         _ if *code == SqlState::INSUFFICIENT_PRIVILEGE => {
             ConnectError::Authentication { url, reason }
         }
         // 53300 too_many_connections, 53200 out_of_memory, …
         class if class.starts_with("53") => ConnectError::ServerBusy { url, reason },
-        // 57P03 cannot_connect_now (starting up, shutting down), 08 connection exceptions.
+        // 57P03 cannot_connect_now (starting up, shutting down), 57P01
+        // admin_shutdown, 08 connection exceptions.
         class if class.starts_with("57") || class.starts_with("08") => {
             ConnectError::Unreachable { url, reason }
         }
+        // 42704 unrecognised setting in `options`, 22023 invalid value, …
         _ => ConnectError::Config(format!("{reason} (connecting to {url})")),
     }
 }

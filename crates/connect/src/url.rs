@@ -5,7 +5,7 @@ use std::env;
 use percent_encoding::percent_decode_str;
 use url::Url;
 
-use crate::error::ConnectError;
+use crate::{error::ConnectError, redact::redact_url};
 
 /// The URL used when neither `DATABASE_URL` nor any `PG*` variable is set.
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@localhost:5432/omninode_bridge";
@@ -97,41 +97,6 @@ pub fn validate_url(database_url: &str) -> Result<Url, ConnectError> {
     }
 }
 
-/// `database_url` with its password replaced by `***`, safe to print.
-pub fn redact_url(database_url: &str) -> String {
-    match Url::parse(database_url) {
-        Ok(mut url) => {
-            if url.password().is_some() {
-                let _ = url.set_password(Some("***"));
-            }
-            let pairs: Vec<(String, String)> = url
-                .query_pairs()
-                .map(|(key, value)| {
-                    let value = if key == "password" {
-                        "***".into()
-                    } else {
-                        value
-                    };
-                    (key.into_owned(), value.into_owned())
-                })
-                .collect();
-            if pairs.iter().any(|(key, _)| key == "password") {
-                url.query_pairs_mut().clear().extend_pairs(pairs);
-            }
-            url.into()
-        }
-        // Not a URL: a libpq key=value string, or garbage. Hide any password=.
-        Err(_) => database_url
-            .split_whitespace()
-            .map(|part| match part.split_once('=') {
-                Some((key, _)) if key.eq_ignore_ascii_case("password") => "password=***",
-                _ => part,
-            })
-            .collect::<Vec<_>>()
-            .join(" "),
-    }
-}
-
 /// The database name `url` names, percent-decoded.
 pub fn database_name(url: &Url) -> String {
     percent_decode_str(url.path().trim_start_matches('/'))
@@ -142,19 +107,6 @@ pub fn database_name(url: &Url) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn redaction_hides_passwords_in_userinfo_and_query() {
-        assert_eq!(
-            redact_url("postgres://app:s3cret@db:5432/x?password=s3cret&sslmode=disable"),
-            "postgres://app:***@db:5432/x?password=***&sslmode=disable"
-        );
-        assert_eq!(
-            redact_url("host=db password=s3cret"),
-            "host=db password=***"
-        );
-        assert_eq!(redact_url(DEFAULT_DATABASE_URL), DEFAULT_DATABASE_URL);
-    }
 
     #[test]
     fn parts_fill_defaults_and_escape() {

@@ -1,8 +1,8 @@
 //! Statements on the server's maintenance database: create and drop databases.
 
-use diesel::{Connection, RunQueryDsl};
+use diesel::RunQueryDsl;
 
-use crate::SyncPgConnection;
+use crate::{sync_connect, SyncPgConnection};
 
 /// URL of the server's `postgres` maintenance database, from the environment.
 pub fn server_url() -> String {
@@ -25,12 +25,8 @@ pub(crate) fn with_server<T: Send>(f: impl FnOnce(&mut SyncPgConnection) -> T + 
         scope
             .spawn(|| {
                 let url = server_url();
-                let mut conn = SyncPgConnection::establish(&url).unwrap_or_else(|err| {
-                    panic!(
-                        "test kit cannot reach PostgreSQL at {}: {err}",
-                        bridge_connect::redact_url(&url)
-                    )
-                });
+                let mut conn = sync_connect(&url)
+                    .unwrap_or_else(|err| panic!("test kit cannot reach PostgreSQL: {err}"));
                 f(&mut conn)
             })
             .join()

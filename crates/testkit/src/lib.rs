@@ -1,18 +1,39 @@
 #![doc = include_str!("../README.md")]
 
 mod admin;
+mod cluster;
 mod leftovers;
+mod runtime;
 mod template;
+mod tls;
 
+use std::time::Duration;
+
+use bridge_connect::ConnectError;
 use bridge_models::{Db, DbConfig};
-use diesel::Connection;
 use diesel_async::{async_connection_wrapper::AsyncConnectionWrapper, AsyncPgConnection};
 
 pub use admin::{execute, server_url};
+pub use cluster::{remove_leftover_clusters, ClusterBuilder, PrivateCluster};
 pub use leftovers::remove_leftovers;
+pub use tls::{ServerCert, TestCa};
 
 /// A blocking connection, for tests that run outside an async runtime.
 pub type SyncPgConnection = AsyncConnectionWrapper<AsyncPgConnection>;
+
+/// How long the kit's connection attempts may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A blocking connection to `url`, opened by `bridge_connect::establish`
+/// (so with TLS as the URL's `sslmode` asks); call it outside any async runtime.
+///
+/// Its I/O runs on a runtime the kit keeps for the whole process.
+pub fn sync_connect(url: &str) -> Result<SyncPgConnection, ConnectError> {
+    let conn = runtime::block_on(bridge_connect::establish(url, CONNECT_TIMEOUT))?;
+    // Entered, the wrapper blocks on the kit's runtime instead of making its own.
+    let _entered = runtime::runtime().enter();
+    Ok(SyncPgConnection::from(conn))
+}
 
 /// A uniquely named database that exists until this value is dropped.
 #[derive(Debug)]
@@ -66,7 +87,7 @@ impl TestDatabase {
 
     /// A blocking connection; call it outside any async runtime.
     pub fn sync_conn(&self) -> SyncPgConnection {
-        SyncPgConnection::establish(&self.url)
+        sync_connect(&self.url)
             .unwrap_or_else(|err| panic!("connecting to test database {}: {err}", self.name))
     }
 }
