@@ -46,9 +46,12 @@ impl TestCa {
             KeyUsagePurpose::DigitalSignature,
         ];
         let key = KeyPair::generate().expect("a CA key");
-        let cert = params.self_signed(&key).expect("a self-signed CA certificate");
+        let cert = params
+            .self_signed(&key)
+            .expect("a self-signed CA certificate");
         let dir = tempfile::tempdir().expect("a temporary directory");
-        std::fs::write(dir.path().join("root.crt"), cert.pem()).expect("writing the CA certificate");
+        std::fs::write(dir.path().join("root.crt"), cert.pem())
+            .expect("writing the CA certificate");
         Self { cert, key, dir }
     }
 
@@ -67,9 +70,10 @@ impl TestCa {
     pub fn server_cert(&self, names: &[&str]) -> ServerCert {
         let names: Vec<String> = names.iter().map(|name| name.to_string()).collect();
         let mut params = CertificateParams::new(names.clone()).expect("server certificate names");
-        params
-            .distinguished_name
-            .push(DnType::CommonName, names.first().cloned().unwrap_or_default());
+        params.distinguished_name.push(
+            DnType::CommonName,
+            names.first().cloned().unwrap_or_default(),
+        );
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         let key = KeyPair::generate().expect("a server key");
