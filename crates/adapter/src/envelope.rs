@@ -8,6 +8,8 @@ use serde_json::Value;
 use uuid::Uuid;
 
 /// The ONEX v1 envelope: who sent the event, when, about what, and the payload.
+///
+/// Every field is required, as the JSON Schema says; the optional ones may be `null`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Envelope {
     /// Envelope format version: `1` or `1.<minor>`.
@@ -29,19 +31,22 @@ pub struct Envelope {
     /// Instance of the emitting service (host, pod).
     pub source_instance: String,
     /// The workflow the event belongs to; required by workflow, step and stamp events.
+    #[serde(deserialize_with = "Option::deserialize")]
     pub correlation_id: Option<Uuid>,
     /// The event that caused this one, if any.
+    #[serde(deserialize_with = "Option::deserialize")]
     pub causation_id: Option<Uuid>,
     /// Deployment environment, e.g. `dev`.
     pub environment: String,
     /// Region of the source, if any.
+    #[serde(deserialize_with = "Option::deserialize")]
     pub region: Option<String>,
     /// The key the producer partitioned by, if any.
+    #[serde(deserialize_with = "Option::deserialize")]
     pub partition_key: Option<String>,
     /// The event's data: the row to write (see the event contract).
     pub payload: Value,
     /// Free-form context; `{}` when none.
-    #[serde(default = "empty_object")]
     pub metadata: Value,
 }
 

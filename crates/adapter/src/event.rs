@@ -278,6 +278,11 @@ pub fn decode(
 ) -> Result<Event, DecodeError> {
     let envelope: Envelope =
         serde_json::from_slice(bytes).map_err(|err| DecodeError::Envelope(err.to_string()))?;
+    if !envelope.metadata.is_object() || !envelope.payload.is_object() {
+        return Err(DecodeError::Envelope(
+            "payload and metadata must be JSON objects".into(),
+        ));
+    }
     for (field, version) in [
         ("envelope_version", &envelope.envelope_version),
         ("event_version", &envelope.event_version),
