@@ -15,7 +15,7 @@ pub const DEFAULT_TOPIC_PREFIX: &str = "dev.omninode_bridge.onex.evt";
 /// (`BRIDGE_ADAPTER_KAFKA_SECURITY_PROTOCOL=SASL_SSL`). The database is
 /// `DATABASE_URL`, else the libpq `PG*` variables.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "bridge-adapter", version)]
+#[command(name = "bridge-adapter", version, args_override_self = true)]
 pub struct Config {
     /// Kafka bootstrap servers, comma-separated.
     #[arg(long, env = "BRIDGE_ADAPTER_BROKERS", default_value = "localhost:9092")]

@@ -179,7 +179,12 @@ impl Rig {
         let mut text = String::new();
         for entry in std::fs::read_dir(self.logs.path()).unwrap().flatten() {
             let body = std::fs::read_to_string(entry.path()).unwrap_or_default();
-            let tail: Vec<&str> = body.lines().rev().take(60).collect();
+            let tail: Vec<&str> = body
+                .lines()
+                .filter(|line| !line.contains("event parked"))
+                .rev()
+                .take(60)
+                .collect();
             text.push_str(&format!("--- {} ---\n", entry.path().display()));
             for line in tail.into_iter().rev() {
                 text.push_str(line);
