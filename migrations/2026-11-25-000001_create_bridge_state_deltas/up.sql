@@ -11,7 +11,7 @@ CREATE TABLE bridge_state_deltas (
     CONSTRAINT bridge_state_deltas_total_items_aggregated_check CHECK (total_items_aggregated >= 0)
 );
 
--- Serves: BridgeStateDelta::delete_older_than (retention).
+-- Serves: AppliedDelta::delete_older_than (retention).
 CREATE INDEX bridge_state_deltas_created_at_idx ON bridge_state_deltas (created_at);
 
 COMMENT ON TABLE bridge_state_deltas IS 'Aggregation deltas applied to bridge_states, one row per delta id; makes a redelivered delta a no-op.';

@@ -236,3 +236,34 @@ async fn the_same_delta_delivered_by_eight_tasks_at_once_counts_once() -> Result
     assert_eq!(state.total_items_aggregated, 5);
     Ok(())
 }
+
+#[tokio::test]
+async fn applied_delta_ids_older_than_a_cut_off_are_forgotten_and_recent_ones_kept() -> Result<()> {
+    use bridge_schema::bridge_state_deltas;
+    use diesel::{ExpressionMethods, QueryDsl};
+    use diesel_async::RunQueryDsl;
+
+    let test_db = TestDatabase::migrated();
+    let db = test_db.db().await?;
+    let conn = &mut db.conn().await?;
+    let bridge = Uuid::now_v7();
+    let old = BridgeStateDelta::new(Uuid::now_v7(), bridge, "tenant-a", "IDLE");
+    let recent = BridgeStateDelta::new(Uuid::now_v7(), bridge, "tenant-a", "IDLE");
+    BridgeState::apply_delta(conn, &old).await?;
+    BridgeState::apply_delta(conn, &recent).await?;
+    diesel::update(bridge_state_deltas::table.find(old.id))
+        .set(bridge_state_deltas::created_at.eq(Utc::now() - Duration::days(40)))
+        .execute(conn)
+        .await?;
+
+    let forgotten =
+        AppliedDelta::delete_older_than(conn, Utc::now() - Duration::days(30), 100).await?;
+
+    assert_eq!(forgotten, 1);
+    assert!(matches!(
+        AppliedDelta::find(conn, old.id).await,
+        Err(Error::NotFound { .. })
+    ));
+    assert_eq!(AppliedDelta::find(conn, recent.id).await?.bridge_id, bridge);
+    Ok(())
+}

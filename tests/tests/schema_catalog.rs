@@ -5,6 +5,11 @@ use bridge_tests::{lines, COLUMNS, CONSTRAINTS, INDEXES, TRIGGERS};
 
 /// Every column: type, nullability and default, as docs/schema.md specifies them.
 const EXPECTED_COLUMNS: &[&str] = &[
+    "bridge_state_deltas.id uuid NOT NULL",
+    "bridge_state_deltas.bridge_id uuid NOT NULL",
+    "bridge_state_deltas.total_workflows_processed bigint NOT NULL",
+    "bridge_state_deltas.total_items_aggregated bigint NOT NULL",
+    "bridge_state_deltas.created_at timestamp with time zone NOT NULL DEFAULT now()",
     "bridge_states.bridge_id uuid NOT NULL",
     "bridge_states.namespace character varying(255) NOT NULL",
     "bridge_states.total_workflows_processed bigint NOT NULL DEFAULT 0",
@@ -64,6 +69,9 @@ const EXPECTED_COLUMNS: &[&str] = &[
 /// Primary keys, the correlation_id UNIQUE, foreign keys with their ON DELETE
 /// rules, and the CHECKs on states, counters, durations and time order.
 const EXPECTED_CONSTRAINTS: &[&str] = &[
+    "bridge_state_deltas bridge_state_deltas_pkey PRIMARY KEY (id)",
+    "bridge_state_deltas bridge_state_deltas_total_items_aggregated_check CHECK ((total_items_aggregated >= 0))",
+    "bridge_state_deltas bridge_state_deltas_total_workflows_processed_check CHECK ((total_workflows_processed >= 0))",
     "bridge_states bridge_states_pkey PRIMARY KEY (bridge_id)",
     "bridge_states bridge_states_total_items_aggregated_check CHECK ((total_items_aggregated >= 0))",
     "bridge_states bridge_states_total_workflows_processed_check CHECK ((total_workflows_processed >= 0))",
@@ -86,6 +94,7 @@ const EXPECTED_CONSTRAINTS: &[&str] = &[
 
 /// One index per query the data-access API runs (plus the key indexes).
 const EXPECTED_INDEXES: &[&str] = &[
+    "CREATE INDEX bridge_state_deltas_created_at_idx ON public.bridge_state_deltas USING btree (created_at)",
     "CREATE INDEX bridge_states_namespace_idx ON public.bridge_states USING btree (namespace)",
     "CREATE INDEX fsm_transitions_created_idx ON public.fsm_transitions USING btree (created_at, id)",
     "CREATE INDEX fsm_transitions_entity_created_idx ON public.fsm_transitions USING btree (entity_id, created_at, id)",
@@ -97,6 +106,7 @@ const EXPECTED_INDEXES: &[&str] = &[
     "CREATE INDEX node_registrations_type_health_idx ON public.node_registrations USING btree (node_type, health_status)",
     "CREATE INDEX workflow_executions_namespace_state_created_idx ON public.workflow_executions USING btree (namespace, current_state, created_at DESC, id DESC)",
     "CREATE INDEX workflow_steps_workflow_order_idx ON public.workflow_steps USING btree (workflow_id, step_order)",
+    "CREATE UNIQUE INDEX bridge_state_deltas_pkey ON public.bridge_state_deltas USING btree (id)",
     "CREATE UNIQUE INDEX bridge_states_pkey ON public.bridge_states USING btree (bridge_id)",
     "CREATE UNIQUE INDEX fsm_transitions_pkey ON public.fsm_transitions USING btree (id)",
     "CREATE UNIQUE INDEX metadata_stamps_pkey ON public.metadata_stamps USING btree (id)",
@@ -169,7 +179,7 @@ fn updated_at_triggers_exist_where_rows_change() {
 }
 
 #[test]
-fn the_six_tables_exist_and_nothing_else() {
+fn the_tables_of_the_specification_exist_and_nothing_else() {
     let db = TestDatabase::migrated();
     let tables = lines(
         &mut db.sync_conn(),
@@ -180,6 +190,7 @@ fn the_six_tables_exist_and_nothing_else() {
         [
             "__bridge_migration_checksums",
             "__diesel_schema_migrations",
+            "bridge_state_deltas",
             "bridge_states",
             "fsm_transitions",
             "metadata_stamps",

@@ -11,7 +11,11 @@ fn each_migration_reverts_cleanly_and_reapplies_identically() {
     let db = TestDatabase::empty();
     let conn = &mut db.sync_conn();
     let migrations = MigrationSource::<Pg>::migrations(&MIGRATIONS).expect("embedded migrations");
-    assert_eq!(migrations.len(), 7, "the initial setup and the six tables");
+    assert_eq!(
+        migrations.len(),
+        8,
+        "the initial setup, the six tables and the applied-delta ids"
+    );
     // Creates Diesel's bookkeeping table, which running one migration expects.
     assert!(conn.applied_migrations().expect("bookkeeping").is_empty());
     for migration in &migrations {

@@ -8,17 +8,21 @@ use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 const AFTER_HELP: &str = "\
 Connection: --database-url, else DATABASE_URL (environment or .env), else the PG* variables
 (PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD), else postgres://postgres@localhost:5432/omninode_bridge.
+TLS as libpq: sslmode=disable|prefer (default)|require|verify-ca|verify-full, sslrootcert=FILE.
 Passwords are never printed.
 
 Exit codes:
-  0  success
-  1  unexpected database error
-  2  usage or configuration error (bad flag, malformed URL, unknown version, missing database)
-  3  status --check found pending, unknown or changed migrations
-  4  database unreachable
-  5  migration lock not acquired within --lock-timeout
-  6  a migration failed (rolled back; the ones before it stay applied)
-  7  refused by the data guard (tables to drop hold rows; use --force)
+  0   success
+  1   unexpected database error
+  2   usage or configuration error (bad flag, malformed URL, unknown version, missing database)
+  3   status --check found pending, unknown or changed migrations
+  4   database unreachable, or the connection lost mid-command (rerun it)
+  5   migration lock not acquired within --lock-timeout
+  6   a migration failed (rolled back; the ones before it stay applied)
+  7   refused by the data guard (tables to drop hold rows; use --force)
+  8   authentication or authorisation refused (wrong password, unknown role, no CONNECT right)
+  9   server busy: no connection slot free (--wait retries)
+  10  TLS failed (server without TLS under sslmode=require, untrusted certificate, wrong host)
 
 Example:
   DATABASE_URL=postgres://app@db/omninode_bridge bridge-admin --wait 30 setup";
@@ -42,7 +46,7 @@ pub struct Global {
     /// Database to migrate [default: DATABASE_URL, then PG* variables, then localhost]
     #[arg(long, global = true, value_name = "URL")]
     pub database_url: Option<String>,
-    /// Keep retrying an unreachable server for up to SECONDS [default: fail at once]
+    /// Keep retrying an unreachable or busy server for up to SECONDS [default: fail at once]
     #[arg(long, global = true, value_name = "SECONDS")]
     pub wait: Option<u64>,
     /// Give up waiting for another run's migration lock after SECONDS

@@ -15,7 +15,7 @@ pub enum Exit {
     Usage = 2,
     /// `status --check` found pending, unknown or changed migrations.
     CheckFailed = 3,
-    /// The database server could not be reached.
+    /// The database server could not be reached, or the connection to it was lost.
     Unreachable = 4,
     /// Another run held the migration lock for the whole lock timeout.
     LockTimeout = 5,
@@ -23,6 +23,12 @@ pub enum Exit {
     MigrationFailed = 6,
     /// The data guard refused to drop tables that hold rows.
     DataGuard = 7,
+    /// The server refused the credentials or the right to connect.
+    Authentication = 8,
+    /// The server had no connection slot free.
+    ServerBusy = 9,
+    /// TLS could not be set up as `sslmode` demands.
+    Tls = 10,
 }
 
 impl Exit {
@@ -33,7 +39,12 @@ impl Exit {
             | MigrateError::UnknownVersion { .. }
             | MigrateError::Source { .. }
             | MigrateError::DatabaseMissing { .. } => Self::Usage,
-            MigrateError::Unreachable { .. } => Self::Unreachable,
+            MigrateError::Unreachable { .. } | MigrateError::ConnectionLost { .. } => {
+                Self::Unreachable
+            }
+            MigrateError::Authentication { .. } => Self::Authentication,
+            MigrateError::ServerBusy { .. } => Self::ServerBusy,
+            MigrateError::Tls { .. } => Self::Tls,
             MigrateError::LockTimeout { .. } => Self::LockTimeout,
             MigrateError::MigrationFailed { .. } | MigrateError::UnknownApplied { .. } => {
                 Self::MigrationFailed

@@ -46,6 +46,21 @@ fn report(err: &MigrateError) {
         MigrateError::Unreachable { .. } => {
             "is the server up? --wait SECONDS retries while it starts"
         }
+        MigrateError::ConnectionLost { .. } => {
+            "the server restarted or ended the session; once it is back, rerun the same command"
+        }
+        MigrateError::Authentication { .. } => {
+            "check the user and password of the URL (or PGUSER, PGPASSWORD) and the server's \
+             pg_hba.conf; retrying does not help"
+        }
+        MigrateError::ServerBusy { .. } => {
+            "the server has no connection slot free; --wait SECONDS retries until one frees, \
+             or raise max_connections"
+        }
+        MigrateError::Tls { .. } => {
+            "check sslmode and sslrootcert in the URL: verify-ca and verify-full need the CA \
+             that signed the server's certificate, verify-full also a host name it names"
+        }
         _ => return,
     };
     eprintln!("hint: {hint}");

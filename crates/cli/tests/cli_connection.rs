@@ -1,6 +1,8 @@
 //! Which database bridge-admin connects to, and how it fails: precedence of
 //! `--database-url`, `DATABASE_URL`, `.env` and `PG*`; unreachable servers,
-//! `--wait`, malformed URLs, missing databases; passwords never printed.
+//! `--wait` (which gives up at once on what retrying cannot fix), malformed
+//! URLs, missing databases; passwords never printed, not even of URLs that
+//! do not parse.
 
 mod support;
 
@@ -133,6 +135,48 @@ fn passwords_are_never_printed() {
         assert!(!out.stdout.contains("s3cr3t-pw"), "{}", out.stdout);
         assert!(!out.stderr.contains("s3cr3t-pw"), "{}", out.stderr);
     }
+}
+
+#[test]
+fn passwords_of_malformed_urls_are_never_printed() {
+    for url in [
+        "postgres://u:s3cr3t-pw@host:99999/db",
+        "postgres://u:s3cr3t-pw@[bad/db",
+        "postgres://u:s3cr3t-pw@ho st/db",
+        "postgres://u:s3cr3t-pw/x@host/db",
+        "postgres://u:s3cr3t-pw@host:5432/db?sslmode=nonsense&password=s3cr3t-pw",
+        "postgres://u:s3cr3t-pw@host:99999/db?password=s3cr3t-pw",
+        "host=db user=u password=s3cr3t-pw",
+    ] {
+        let from_flag = run(url, &["-vv", "status", "--format", "json"]).expect(code::USAGE);
+        let from_env = run_command(
+            bridge_admin()
+                .env("DATABASE_URL", url)
+                .current_dir(tempfile::tempdir().unwrap().path())
+                .args(["-vv", "up"]),
+        )
+        .expect(code::USAGE);
+        for out in [from_flag, from_env] {
+            assert!(
+                out.stderr.contains("invalid configuration"),
+                "{url}: {}",
+                out.stderr
+            );
+            let shown = format!("{}{}", out.stdout, out.stderr);
+            assert!(!shown.contains("s3cr3t-pw"), "{url}: {shown}");
+        }
+    }
+}
+
+#[test]
+fn wait_gives_up_at_once_on_an_option_the_server_refuses() {
+    let db = TestDatabase::empty();
+    let url = format!("{}?options=-c%20no_such_setting%3D1", db.url());
+    let started = Instant::now();
+    let out = run(&url, &["--wait", "20", "up"]).expect(code::USAGE);
+    assert!(started.elapsed() < Duration::from_secs(5), "it retried");
+    assert!(out.stderr.contains("no_such_setting"), "{}", out.stderr);
+    assert!(!out.stderr.contains("is the server up"), "{}", out.stderr);
 }
 
 #[test]

@@ -4,8 +4,10 @@
 mod support;
 
 use std::{
-    process::Stdio,
-    thread,
+    io::{BufRead, BufReader},
+    process::{ChildStderr, Stdio},
+    sync::mpsc::{self, Receiver},
+    thread::{self, JoinHandle},
     time::{Duration, Instant},
 };
 
@@ -116,39 +118,79 @@ fn every_changing_command_takes_the_lock() {
 #[test]
 fn a_waiting_up_shows_as_bridge_admin_and_proceeds_when_the_lock_is_released() {
     let db = TestDatabase::empty();
-    let (mut holder, _) = hold_lock(&db);
-    let child = bridge_admin()
+    let (mut holder, pid) = hold_lock(&db);
+    let mut child = bridge_admin()
         .args(["--database-url", db.url(), "--lock-timeout", "30", "up"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
 
-    // Waiting means: it failed to take the lock and has finished looking up the holder.
-    let waiting = format!(
+    // Waiting is what bridge-admin says on stderr: read it as it comes, and
+    // release the lock only once it has said so. (Watching pg_stat_activity
+    // for its one holder look-up instead raced: that state lasts one 100 ms
+    // poll, which a loaded machine's polling can miss.)
+    let (lines, stderr) = stderr_lines(child.stderr.take().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let waiting = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) if line.contains("waiting up to 30s for the migration lock") => break line,
+            Ok(_) => {}
+            Err(_) => panic!("bridge-admin never said it waits for the lock"),
+        }
+    };
+    assert!(
+        waiting.contains(&format!("held by pid {pid} ")),
+        "{waiting}"
+    );
+    assert!(waiting.contains("lock-holder-test"), "{waiting}");
+    let shown = format!(
         "SELECT count(*) AS n FROM pg_stat_activity \
-         WHERE datname = '{}' AND application_name = 'bridge-admin' \
-           AND state = 'idle' AND query LIKE '%pg_locks%'",
+         WHERE datname = '{}' AND application_name = 'bridge-admin'",
         db.name()
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while count(&db, &waiting) == 0 {
-        assert!(
-            Instant::now() < deadline,
-            "bridge-admin never waited for the lock"
-        );
-        thread::sleep(Duration::from_millis(50));
-    }
+    assert_eq!(
+        count(&db, &shown),
+        1,
+        "the waiting session shows as bridge-admin"
+    );
+    assert_eq!(
+        applied_count_or_zero(&db),
+        0,
+        "nothing applied while waiting"
+    );
+
     diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))
         .execute(&mut holder)
         .unwrap();
-
-    let out = Outcome::from(child.wait_with_output().unwrap()).expect(code::OK);
-    assert!(
-        out.stderr
-            .contains("waiting up to 30s for the migration lock"),
-        "{}",
-        out.stderr
-    );
+    let output = child.wait_with_output().unwrap();
+    let stderr = stderr.join().unwrap();
+    let out = Outcome::from(std::process::Output { stderr, ..output }).expect(code::OK);
+    assert!(out.stdout.contains("applied "), "{}", out.stdout);
     assert_eq!(applied_count(&db), EMBEDDED_COUNT as i64);
+}
+
+/// Each line of `stderr` as it arrives, and all of it once it closes.
+fn stderr_lines(stderr: ChildStderr) -> (Receiver<String>, JoinHandle<Vec<u8>>) {
+    let (send, receive) = mpsc::channel();
+    let all = thread::spawn(move || {
+        let mut all = Vec::new();
+        for line in BufReader::new(stderr).lines() {
+            let line = line.expect("UTF-8 stderr");
+            all.extend_from_slice(line.as_bytes());
+            all.push(b'\n');
+            let _ = send.send(line);
+        }
+        all
+    });
+    (receive, all)
+}
+
+/// The applied migrations, zero while Diesel's table does not exist.
+fn applied_count_or_zero(db: &TestDatabase) -> i64 {
+    match support::table_exists(db, "__diesel_schema_migrations") {
+        true => applied_count(db),
+        false => 0,
+    }
 }

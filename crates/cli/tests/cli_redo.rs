@@ -21,7 +21,7 @@ fn redo_all_on_a_fresh_database_leaves_the_schema_identical() {
 #[test]
 fn redo_reverts_and_reapplies_the_latest_by_default() {
     let db = TestDatabase::empty();
-    migrate(&db);
+    support::migrate_six_tables(&db);
     let out = run(db.url(), &["redo"]).expect(code::OK);
     let lines: Vec<&str> = out
         .stdout
@@ -36,7 +36,7 @@ fn redo_reverts_and_reapplies_the_latest_by_default() {
 #[test]
 fn redo_n_reapplies_in_version_order() {
     let db = TestDatabase::empty();
-    migrate(&db);
+    support::migrate_six_tables(&db);
     let out = run(db.url(), &["redo", "-n", "3"]).expect(code::OK);
     let order: Vec<&str> = out
         .stdout
@@ -53,7 +53,7 @@ fn redo_n_reapplies_in_version_order() {
 #[test]
 fn redo_dry_run_prints_down_then_up_and_changes_nothing() {
     let db = TestDatabase::empty();
-    migrate(&db);
+    support::migrate_six_tables(&db);
     let before = schema_dump(&db);
     let out = run(db.url(), &["redo", "--dry-run"]).expect(code::OK);
     let down = out.stdout.find("DROP TABLE metadata_stamps").unwrap();
@@ -65,7 +65,7 @@ fn redo_dry_run_prints_down_then_up_and_changes_nothing() {
 #[test]
 fn redo_is_guarded_like_down() {
     let db = TestDatabase::empty();
-    migrate(&db);
+    support::migrate_six_tables(&db);
     execute(
         &db,
         "INSERT INTO node_registrations (node_id, node_type, node_version) \

@@ -4,14 +4,14 @@ mod support;
 
 use std::process::Stdio;
 
-use bridge_testkit::{server_url, SyncPgConnection, TestDatabase};
-use diesel::{Connection, RunQueryDsl};
+use bridge_testkit::{server_url, sync_connect, TestDatabase};
+use diesel::RunQueryDsl;
 use support::{applied_count, bridge_admin, code, run, EMBEDDED_COUNT};
 
 /// A test database name whose database does not exist yet; dropped (if made) with the value.
 fn missing_database() -> TestDatabase {
     let db = TestDatabase::empty();
-    let mut server = SyncPgConnection::establish(&server_url()).unwrap();
+    let mut server = sync_connect(&server_url()).unwrap();
     diesel::sql_query(format!(r#"DROP DATABASE "{}""#, db.name()))
         .execute(&mut server)
         .unwrap();

@@ -26,9 +26,9 @@ pub async fn establish(
     let url = validate_url(database_url)?;
     let redacted = redact_url(database_url);
     let (driver_url, tls) = TlsSettings::split(&url)?;
-    let config: tokio_postgres::Config = driver_url.parse().map_err(|err| {
-        ConnectError::Config(format!("invalid database URL {redacted}: {err}"))
-    })?;
+    let config: tokio_postgres::Config = driver_url
+        .parse()
+        .map_err(|err| ConnectError::Config(format!("invalid database URL {redacted}: {err}")))?;
     let connector = tls.connector(&redacted)?;
     let attempt = async {
         let (client, connection) = config

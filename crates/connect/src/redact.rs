@@ -67,11 +67,7 @@ fn redact_user_info(text: &str) -> String {
     let Some(colon) = rest[..at].find(':') else {
         return text.to_owned();
     };
-    format!(
-        "{}{HIDDEN}{}",
-        &text[..scheme_end + colon + 1],
-        &rest[at..]
-    )
+    format!("{}{HIDDEN}{}", &text[..scheme_end + colon + 1], &rest[at..])
 }
 
 /// `text` with the value of every `password=` parameter hidden: in a URL's
@@ -100,7 +96,8 @@ fn find_password_key(text: &str) -> Option<usize> {
         let start = from + found;
         let after = lower[start + "password".len()..].trim_start();
         let starts_key = start == 0
-            || lower[..start].ends_with(|c: char| matches!(c, '?' | '&' | ';') || c.is_whitespace());
+            || lower[..start]
+                .ends_with(|c: char| matches!(c, '?' | '&' | ';') || c.is_whitespace());
         if starts_key && after.starts_with('=') {
             return Some(start);
         }

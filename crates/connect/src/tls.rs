@@ -217,8 +217,14 @@ mod tests {
         );
         assert_eq!(settings.mode, SslMode::VerifyFull);
         assert_eq!(settings.root_cert, Some(PathBuf::from("/tmp/ca x.pem")));
-        assert_eq!(split("postgres://h/db?sslmode=verify-ca").0, "postgres://h/db?sslmode=require");
-        assert_eq!(split("postgres://h/db?sslmode=disable").0, "postgres://h/db?sslmode=disable");
+        assert_eq!(
+            split("postgres://h/db?sslmode=verify-ca").0,
+            "postgres://h/db?sslmode=require"
+        );
+        assert_eq!(
+            split("postgres://h/db?sslmode=disable").0,
+            "postgres://h/db?sslmode=disable"
+        );
         assert_eq!(split("postgres://h/db?sslrootcert=x").0, "postgres://h/db");
     }
 

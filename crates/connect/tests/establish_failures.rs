@@ -44,9 +44,12 @@ async fn a_wrong_password_a_missing_role_or_no_password_is_an_authentication_err
     for err in [&wrong, &missing_role, &no_password] {
         assert!(!err.is_retryable(), "{err:?}");
     }
-    establish(&cluster.url_for("app", Some("right-pw"), "postgres"), TIMEOUT)
-        .await
-        .expect("the right password is accepted");
+    establish(
+        &cluster.url_for("app", Some("right-pw"), "postgres"),
+        TIMEOUT,
+    )
+    .await
+    .expect("the right password is accepted");
 }
 
 #[tokio::test]

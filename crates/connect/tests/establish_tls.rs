@@ -40,9 +40,12 @@ fn assert_tls_error(err: &ConnectError, says: &str) {
 #[tokio::test]
 async fn verify_full_with_the_right_ca_and_host_encrypts_the_connection() {
     let (ca, cluster) = tls_cluster();
-    let mut conn = establish(&url(&cluster, "localhost", &verify("verify-full", &ca)), TIMEOUT)
-        .await
-        .expect("verify-full accepts the server");
+    let mut conn = establish(
+        &url(&cluster, "localhost", &verify("verify-full", &ca)),
+        TIMEOUT,
+    )
+    .await
+    .expect("verify-full accepts the server");
     assert!(uses_tls(&mut conn).await);
 }
 
@@ -62,9 +65,12 @@ async fn verify_full_refuses_a_host_the_certificate_does_not_name_and_verify_ca_
     let err = refused(&url(&cluster, "127.0.0.1", &verify("verify-full", &ca))).await;
     assert_tls_error(&err, "not valid for name");
 
-    let mut conn = establish(&url(&cluster, "127.0.0.1", &verify("verify-ca", &ca)), TIMEOUT)
-        .await
-        .expect("verify-ca checks the chain only");
+    let mut conn = establish(
+        &url(&cluster, "127.0.0.1", &verify("verify-ca", &ca)),
+        TIMEOUT,
+    )
+    .await
+    .expect("verify-ca checks the chain only");
     assert!(uses_tls(&mut conn).await);
 }
 

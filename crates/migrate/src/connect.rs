@@ -13,7 +13,9 @@ use crate::{error::MigrateError, options::Options, Result};
 /// How long to pause between connection attempts while waiting for the server.
 const RETRY_PAUSE: Duration = Duration::from_millis(500);
 
-/// Connects to the database of `options`, retrying until `options.wait` runs out.
+/// Connects to the database of `options`, retrying until `options.wait` runs
+/// out while the failure is retryable (unreachable, busy); a refused
+/// password, a bad URL or a TLS failure ends it at once.
 pub(crate) async fn connect(options: &Options) -> Result<AsyncPgConnection> {
     let url = with_application_name(&options.database_url, &options.application_name)?;
     let deadline = options.wait.map(|wait| Instant::now() + wait);
@@ -26,7 +28,7 @@ pub(crate) async fn connect(options: &Options) -> Result<AsyncPgConnection> {
             Err(err) => MigrateError::from(err).with_url(&options.database_url),
         };
         match deadline {
-            Some(deadline) if retryable(&err) && Instant::now() < deadline => {
+            Some(deadline) if err.is_retryable() && Instant::now() < deadline => {
                 if attempt == 1 {
                     tracing::info!("{err}; retrying until the server answers");
                 } else {
@@ -81,10 +83,6 @@ fn maintenance_url(url: &str) -> Result<(String, String)> {
 
 fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-fn retryable(err: &MigrateError) -> bool {
-    matches!(err, MigrateError::Unreachable { .. })
 }
 
 #[cfg(test)]

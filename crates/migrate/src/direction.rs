@@ -19,6 +19,14 @@ impl Direction {
             Self::Down => "down.sql",
         }
     }
+
+    /// What running it is called: `applying` or `reverting`.
+    pub fn verb(self) -> &'static str {
+        match self {
+            Self::Up => "applying",
+            Self::Down => "reverting",
+        }
+    }
 }
 
 impl fmt::Display for Direction {

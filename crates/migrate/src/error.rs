@@ -39,6 +39,43 @@ pub enum MigrateError {
         /// Why connecting failed.
         reason: String,
     },
+    /// The server refused who we are: a wrong password, an unknown role, no
+    /// password where one is needed, no right to connect.
+    #[error("authentication or authorisation failed at {url}: {reason}")]
+    Authentication {
+        /// The URL, with any password redacted.
+        url: String,
+        /// The server's reason.
+        reason: String,
+    },
+    /// The server has no connection slot (or other resource) free for now.
+    #[error("database server busy at {url}: {reason}")]
+    ServerBusy {
+        /// The URL, with any password redacted.
+        url: String,
+        /// The server's reason, e.g. too many connections.
+        reason: String,
+    },
+    /// TLS could not be set up as `sslmode` demands.
+    #[error("TLS failed at {url}: {reason}")]
+    Tls {
+        /// The URL, with any password redacted.
+        url: String,
+        /// What failed: no TLS on the server, an untrusted certificate, another host's.
+        reason: String,
+    },
+    /// The connection broke in the middle of the command: the server
+    /// restarted or stopped, the session was terminated, the network failed.
+    #[error("connection to the database lost while {during}: {reason}; {}", lost_text(.in_flight))]
+    ConnectionLost {
+        /// What the engine was doing, e.g. `applying 2025-10-07-000001_create_workflow_executions`.
+        during: String,
+        /// The migration that was running, if one was, and whether it ran in a
+        /// transaction (which the server rolled back).
+        in_flight: Option<InFlight>,
+        /// The error that showed the connection was gone.
+        reason: String,
+    },
     /// The server answered, but the database does not exist.
     #[error("database {name:?} does not exist at {url}; `bridge-admin setup` creates it")]
     DatabaseMissing {
@@ -94,12 +131,50 @@ pub enum MigrateError {
     Task(#[from] tokio::task::JoinError),
 }
 
+/// The migration a lost connection was running.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InFlight {
+    /// Its directory name.
+    pub dir_name: String,
+    /// Whether it was being applied or reverted.
+    pub direction: Direction,
+    /// Whether it ran in a transaction, which the server rolled back when
+    /// the connection ended; false for `run_in_transaction = false`.
+    pub in_transaction: bool,
+}
+
 impl MigrateError {
+    /// Whether running the same command again later, unchanged, can
+    /// succeed: the server may come up, free a connection slot or the lock,
+    /// or stay connected; a refused password, a bad URL or a failed
+    /// migration stay as they are.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            Self::Unreachable { .. }
+                | Self::ServerBusy { .. }
+                | Self::ConnectionLost { .. }
+                | Self::LockTimeout { .. }
+        )
+    }
+
     /// The same error, naming `database_url` (redacted) where it names a URL.
     pub(crate) fn with_url(self, database_url: &str) -> Self {
         let redacted = bridge_connect::redact_url(database_url);
         match self {
             Self::Unreachable { reason, .. } => Self::Unreachable {
+                url: redacted,
+                reason,
+            },
+            Self::Authentication { reason, .. } => Self::Authentication {
+                url: redacted,
+                reason,
+            },
+            Self::ServerBusy { reason, .. } => Self::ServerBusy {
+                url: redacted,
+                reason,
+            },
+            Self::Tls { reason, .. } => Self::Tls {
                 url: redacted,
                 reason,
             },
@@ -124,6 +199,32 @@ fn holder_text(holder: &Option<LockHolder>) -> String {
     }
 }
 
+fn lost_text(in_flight: &Option<InFlight>) -> String {
+    let Some(InFlight {
+        dir_name,
+        direction,
+        in_transaction,
+    }) = in_flight
+    else {
+        return "no migration was running; rerun the command".to_owned();
+    };
+    match (in_transaction, direction) {
+        (true, Direction::Up) => format!(
+            "the server rolled back the transaction of {dir_name}, so it is not applied (the \
+             migrations before it are); rerun the command"
+        ),
+        (true, Direction::Down) => format!(
+            "the server rolled back the transaction of {dir_name}, so it is still applied (the \
+             ones reverted before it stay reverted); rerun the command"
+        ),
+        (false, _) => format!(
+            "{dir_name} runs outside a transaction, so {} it may be partly done: check the \
+             database before rerunning the command",
+            direction.verb()
+        ),
+    }
+}
+
 fn tables_text(tables: &[TableRows]) -> String {
     tables
         .iter()
@@ -139,9 +240,76 @@ impl From<ConnectError> for MigrateError {
             ConnectError::Config(message) => Self::Config(message),
             ConnectError::Unreachable { url, reason } => Self::Unreachable { url, reason },
             ConnectError::DatabaseMissing { name, url } => Self::DatabaseMissing { name, url },
-            ConnectError::Authentication { url, reason }
-            | ConnectError::ServerBusy { url, reason }
-            | ConnectError::Tls { url, reason } => Self::Unreachable { url, reason },
+            ConnectError::Authentication { url, reason } => Self::Authentication { url, reason },
+            ConnectError::ServerBusy { url, reason } => Self::ServerBusy { url, reason },
+            ConnectError::Tls { url, reason } => Self::Tls { url, reason },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lost(in_transaction: bool) -> MigrateError {
+        MigrateError::ConnectionLost {
+            during: "applying 2030-01-01-000001_x".to_owned(),
+            in_flight: Some(InFlight {
+                dir_name: "2030-01-01-000001_x".to_owned(),
+                direction: Direction::Up,
+                in_transaction,
+            }),
+            reason: "connection closed".to_owned(),
+        }
+    }
+
+    #[test]
+    fn only_failures_that_can_pass_later_are_retryable() {
+        let at = |reason: &str| (String::from("postgres://h/db"), reason.to_owned());
+        let (url, reason) = at("x");
+        assert!(MigrateError::Unreachable { url, reason }.is_retryable());
+        let (url, reason) = at("too many clients");
+        assert!(MigrateError::ServerBusy { url, reason }.is_retryable());
+        assert!(lost(true).is_retryable());
+        let (url, reason) = at("password authentication failed");
+        assert!(!MigrateError::Authentication { url, reason }.is_retryable());
+        let (url, reason) = at("UnknownIssuer");
+        assert!(!MigrateError::Tls { url, reason }.is_retryable());
+        assert!(!MigrateError::Config("bad".to_owned()).is_retryable());
+    }
+
+    #[test]
+    fn a_lost_connection_says_what_became_of_the_migration_in_flight() {
+        let rolled_back = lost(true).to_string();
+        assert!(
+            rolled_back.contains(
+                "rolled back the transaction of 2030-01-01-000001_x, so it is not applied"
+            ),
+            "{rolled_back}"
+        );
+        assert!(rolled_back.contains("rerun the command"), "{rolled_back}");
+        let partial = lost(false).to_string();
+        assert!(partial.contains("may be partly done"), "{partial}");
+    }
+
+    #[test]
+    fn connect_errors_keep_their_kind() {
+        let url = "postgres://h/db".to_owned();
+        let reason = "r".to_owned();
+        let cases = [
+            ConnectError::Authentication {
+                url: url.clone(),
+                reason: reason.clone(),
+            },
+            ConnectError::ServerBusy {
+                url: url.clone(),
+                reason: reason.clone(),
+            },
+            ConnectError::Tls { url, reason },
+        ];
+        let converted: Vec<MigrateError> = cases.into_iter().map(MigrateError::from).collect();
+        assert!(matches!(converted[0], MigrateError::Authentication { .. }));
+        assert!(matches!(converted[1], MigrateError::ServerBusy { .. }));
+        assert!(matches!(converted[2], MigrateError::Tls { .. }));
     }
 }

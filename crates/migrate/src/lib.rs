@@ -8,6 +8,7 @@ mod guard;
 mod history;
 mod lock;
 mod lock_holder;
+mod lost;
 mod migrator;
 mod options;
 mod plan;
@@ -19,7 +20,7 @@ mod status;
 mod table_rows;
 
 pub use checksum::CHECKSUM_TABLE;
-pub use error::{MigrateError, Result};
+pub use error::{InFlight, MigrateError, Result};
 pub use lock::MIGRATION_LOCK_KEY;
 pub use lock_holder::LockHolder;
 pub use migrator::Migrator;

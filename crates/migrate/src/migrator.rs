@@ -101,7 +101,8 @@ impl Migrator {
         let options = self.options.clone();
         on_own_runtime(move || {
             let conn = ThisThread.block_on(connect(&options))?;
-            Session::unlocked(conn, options.source.load()?).status()
+            let mut session = Session::unlocked(conn, options.source.load()?);
+            session.status().map_err(|err| session.explain(err))
         })
         .await
     }
@@ -116,9 +117,11 @@ impl Migrator {
         let options = self.options.clone();
         on_own_runtime(move || {
             let conn = ThisThread.block_on(connect(&options))?;
-            let scripts = options.source.load()?;
-            let mut session = Session::lock(conn, scripts, options.lock_timeout)?;
-            work(&mut session, &mut reporter)
+            let mut session = Session::unlocked(conn, options.source.load()?);
+            session
+                .lock(options.lock_timeout)
+                .and_then(|()| work(&mut session, &mut reporter))
+                .map_err(|err| session.explain(err))
         })
         .await
     }

@@ -14,7 +14,7 @@ use diesel_migrations::MigrationHarness;
 use crate::{
     checksum,
     error::MigrateError,
-    guard, history, lock,
+    guard, history, lock, lost,
     report::{Direction, Step},
     runtime::SyncPgConnection,
     source::Script,
@@ -41,11 +41,16 @@ impl Session {
         }
     }
 
-    /// Wraps `conn` and takes the migration lock, waiting at most `timeout`.
-    pub fn lock(conn: AsyncPgConnection, scripts: Vec<Script>, timeout: Duration) -> Result<Self> {
-        let mut session = Self::unlocked(conn, scripts);
-        lock::acquire(&mut session.conn, timeout)?;
-        Ok(session)
+    /// Takes the migration lock, waiting at most `timeout`.
+    pub fn lock(&mut self, timeout: Duration) -> Result<()> {
+        lock::acquire(&mut self.conn, timeout)
+    }
+
+    /// `err` as [`MigrateError::ConnectionLost`] when this session's
+    /// connection is gone, so that a restart or a terminated session is not
+    /// taken for a failed migration.
+    pub fn explain(&mut self, err: MigrateError) -> MigrateError {
+        lost::explain(err, &mut self.conn, &self.scripts)
     }
 
     /// The applied versions, ascending.

@@ -60,3 +60,4 @@ macro_rules! retention {
 
 retention!(crate::FsmTransition, fsm_transitions);
 retention!(crate::MetadataStamp, metadata_stamps);
+retention!(crate::AppliedDelta, bridge_state_deltas);

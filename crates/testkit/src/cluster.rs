@@ -336,8 +336,24 @@ fn run(command: &mut Command) -> Result<(), String> {
     }
 }
 
+/// Stops and removes cluster `name`: its data, its log and its configuration
+/// directory, which `pg_dropcluster` keeps when it holds files of ours
+/// (`conf.d/bridge-testkit.conf`, the TLS certificate and key).
 fn drop_cluster(version: &str, name: &str) -> Result<(), String> {
-    run(Command::new("pg_dropcluster").args(["--stop", version, name]))
+    let config_dir = PathBuf::from(format!("/etc/postgresql/{version}/{name}"));
+    let dropped = run(Command::new("pg_dropcluster").args(["--stop", version, name]));
+    match fs::remove_dir_all(&config_dir) {
+        Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+            return Err(format!("removing {}: {err}", config_dir.display()))
+        }
+        _ => {}
+    }
+    // A cluster whose configuration a killed run left half-removed is no
+    // cluster to pg_dropcluster any more; gone is gone.
+    match dropped {
+        Err(_) if !Path::new(&format!("/var/lib/postgresql/{version}/{name}")).exists() => Ok(()),
+        other => other,
+    }
 }
 
 /// The newest PostgreSQL server version installed, e.g. `15`.

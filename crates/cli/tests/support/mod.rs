@@ -27,6 +27,12 @@ pub mod code {
     pub const MIGRATION_FAILED: i32 = 6;
     /// Refused by the data guard.
     pub const DATA_GUARD: i32 = 7;
+    /// Authentication or authorisation refused.
+    pub const AUTHENTICATION: i32 = 8;
+    /// No connection slot free on the server.
+    pub const SERVER_BUSY: i32 = 9;
+    /// TLS failed.
+    pub const TLS: i32 = 10;
 }
 
 /// The migrations the binary embeds.
@@ -98,6 +104,13 @@ pub fn run_command(command: &mut Command) -> Outcome {
 /// Runs `bridge-admin up` on `db` and checks that it succeeded.
 pub fn migrate(db: &TestDatabase) {
     run(db.url(), &["up"]).expect(code::OK);
+}
+
+/// Applies the migrations up to the six tables' last one (`metadata_stamps`),
+/// whatever migrations follow it; returns how many are applied.
+pub fn migrate_six_tables(db: &TestDatabase) -> i64 {
+    run(db.url(), &["up", "--to", "2025-10-07-000006"]).expect(code::OK);
+    applied_count(db)
 }
 
 #[derive(QueryableByName)]
