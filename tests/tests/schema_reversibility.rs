@@ -13,8 +13,8 @@ fn each_migration_reverts_cleanly_and_reapplies_identically() {
     let migrations = MigrationSource::<Pg>::migrations(&MIGRATIONS).expect("embedded migrations");
     assert_eq!(
         migrations.len(),
-        8,
-        "the initial setup, the six tables and the applied-delta ids"
+        9,
+        "the initial setup, the six tables, the applied-delta ids and the adapter's parked events"
     );
     // Creates Diesel's bookkeeping table, which running one migration expects.
     assert!(conn.applied_migrations().expect("bookkeeping").is_empty());
