@@ -20,9 +20,11 @@ struct Ssl {
 /// Whether the server says `conn` runs over TLS.
 pub async fn uses_tls(conn: &mut AsyncPgConnection) -> bool {
     diesel::sql_query("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
-        .get_result::<Ssl>(conn)
+        .load::<Ssl>(conn)
         .await
         .expect("pg_stat_ssl answers")
+        .pop()
+        .expect("pg_stat_ssl has a row for this session")
         .ssl
 }
 
