@@ -166,7 +166,7 @@ pub(crate) async fn apply_in(
     let workflows = resolve_workflows(conn, items).await?;
     let waits = |correlation_id: &Uuid| {
         (!workflows.contains_key(correlation_id))
-            .then(|| Outcome::Deferred(WaitsFor::Workflow(*correlation_id)))
+            .then_some(Outcome::Deferred(WaitsFor::Workflow(*correlation_id)))
     };
 
     let mut steps = Vec::new();

@@ -9,6 +9,15 @@ use uuid::Uuid;
 
 use crate::message::Consumed;
 
+/// The query for one parked event by its key (topic, partition, offset).
+type ByKey = diesel::dsl::Filter<
+    diesel::dsl::Filter<
+        diesel::dsl::Filter<d::table, diesel::dsl::Eq<d::topic, String>>,
+        diesel::dsl::Eq<d::kafka_partition, i32>,
+    >,
+    diesel::dsl::Eq<d::kafka_offset, i64>,
+>;
+
 /// What a parked event waits for.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum WaitsFor {
@@ -216,15 +225,8 @@ impl DeferredEvent {
             .map(|mut counts: Vec<i64>| counts.pop().unwrap_or(0))
     }
 
-    fn key_filter(
-        &self,
-    ) -> diesel::dsl::Filter<
-        diesel::dsl::Filter<
-            diesel::dsl::Filter<d::table, diesel::dsl::Eq<d::topic, String>>,
-            diesel::dsl::Eq<d::kafka_partition, i32>,
-        >,
-        diesel::dsl::Eq<d::kafka_offset, i64>,
-    > {
+    /// This event's row, by its key.
+    fn key_filter(&self) -> ByKey {
         d::table
             .filter(d::topic.eq(self.topic.clone()))
             .filter(d::kafka_partition.eq(self.kafka_partition))
