@@ -64,6 +64,9 @@ pub struct Config {
     /// Longest delay between retries of a database that failed, in milliseconds.
     #[arg(long, env = "BRIDGE_ADAPTER_RETRY_MAX_MS", default_value_t = 5000)]
     pub retry_max_ms: u64,
+    /// Print the topics the adapter reads and the dead-letter topics it writes, one a line, and exit.
+    #[arg(long)]
+    pub print_topics: bool,
     /// A librdkafka property for the consumer and the dead-letter producer, `name=value`; repeatable.
     #[arg(short = 'X', long = "kafka", value_name = "NAME=VALUE", value_parser = parse_property)]
     pub kafka: Vec<(String, String)>,
@@ -81,6 +84,15 @@ fn parse_property(text: &str) -> Result<(String, String), String> {
 const KAFKA_ENV_PREFIX: &str = "BRIDGE_ADAPTER_KAFKA_";
 
 impl Config {
+    /// Every topic the adapter needs: each event's topic, then each dead-letter topic.
+    pub fn topics(&self) -> Vec<String> {
+        let events = crate::EventType::ALL
+            .iter()
+            .map(|kind| kind.topic(&self.topic_prefix));
+        let letters = events.clone().map(|topic| crate::envelope::dlq_topic(&topic));
+        events.chain(letters).collect()
+    }
+
     /// The librdkafka properties from the environment, then from `-X` (which win).
     pub fn kafka_properties(&self) -> Vec<(String, String)> {
         let mut properties: Vec<(String, String)> = std::env::vars()

@@ -16,6 +16,12 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let config = Config::parse();
+    if config.print_topics {
+        for topic in config.topics() {
+            println!("{topic}");
+        }
+        return ExitCode::SUCCESS;
+    }
     let metrics = match bridge_adapter::metrics::install() {
         Ok(handle) => Some(handle),
         Err(err) => {
