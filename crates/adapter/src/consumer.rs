@@ -88,27 +88,29 @@ impl Loop {
         let rebalances = self.consumer.context().rebalance_count();
         let mut batch: Vec<Consumed> = carry.drain(..).collect();
         if batch.is_empty() {
-            tokio::select! {
-                message = self.consumer.recv() => match message {
-                    Ok(message) => batch.push(Consumed::from_message(&message)),
-                    Err(err) => {
-                        tracing::warn!(%err, "consuming");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        return Some(Vec::new());
-                    }
-                },
-                _ = shutdown.wait_for(|stop| *stop) => return None,
+            let first = tokio::select! {
+                message = self.consumer.recv() => message.map(|m| Consumed::from_message(&m)),
+                _ = stopped(shutdown) => return None,
+            };
+            match first {
+                Ok(message) => batch.push(message),
+                Err(err) => {
+                    tracing::warn!(%err, "consuming");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    return Some(Vec::new());
+                }
             }
         }
         let deadline = tokio::time::Instant::now() + self.config.linger();
         while batch.len() < self.config.batch_size.max(1) {
-            tokio::select! {
-                message = self.consumer.recv() => match message {
-                    Ok(message) => batch.push(Consumed::from_message(&message)),
-                    Err(err) => tracing::warn!(%err, "consuming"),
-                },
+            let next = tokio::select! {
+                message = self.consumer.recv() => message.map(|m| Consumed::from_message(&m)),
                 _ = tokio::time::sleep_until(deadline) => break,
-                _ = shutdown.wait_for(|stop| *stop) => break,
+                _ = stopped(shutdown) => break,
+            };
+            match next {
+                Ok(message) => batch.push(message),
+                Err(err) => tracing::warn!(%err, "consuming"),
             }
         }
         if self.consumer.context().rebalance_count() != rebalances {
@@ -225,13 +227,13 @@ impl Loop {
             Ok(outcomes) => Ok(outcomes),
             Err(err) if err.is_retryable() => Err(err),
             Err(err) => {
-                alive(&mut conn, &err).await?;
+                alive(&mut conn, err.to_string()).await?;
                 tracing::info!(%err, events = items.len(), "batch refused; applying event by event to isolate the poison");
                 let outcomes = apply_one_by_one(&mut conn, items, Source::Kafka).await?;
                 for (item, outcome) in items.iter().zip(&outcomes) {
                     if let Outcome::Poison { error, .. } = outcome {
                         if item.event.is_ok() {
-                            alive(&mut conn, error).await?;
+                            alive(&mut conn, error.clone()).await?;
                         }
                     }
                 }
@@ -251,15 +253,14 @@ impl Loop {
     ) -> bool {
         let until = tokio::time::Instant::now() + delay;
         loop {
-            tokio::select! {
-                message = self.consumer.recv() => {
-                    if let Ok(message) = message {
-                        carry.push_back(Consumed::from_message(&message));
-                        self.pause_all();
-                    }
-                }
+            let next = tokio::select! {
+                message = self.consumer.recv() => message.map(|m| Consumed::from_message(&m)),
                 _ = tokio::time::sleep_until(until) => return true,
-                _ = shutdown.wait_for(|stop| *stop) => return false,
+                _ = stopped(shutdown) => return false,
+            };
+            if let Ok(message) = next {
+                carry.push_back(message);
+                self.pause_all();
             }
         }
     }
@@ -315,7 +316,7 @@ impl Loop {
                     tracing::warn!(%err, "dead-lettering failed; retrying before committing");
                     tokio::select! {
                         _ = tokio::time::sleep(backoff.next_delay()) => {}
-                        _ = shutdown.wait_for(|stop| *stop) => return false,
+                        _ = stopped(shutdown) => return false,
                     }
                 }
             }
@@ -349,14 +350,17 @@ impl Loop {
 
 /// Returns `err` as retryable when the connection no longer answers: a
 /// refusal is only poison if the database that refused is still there.
-async fn alive(
-    conn: &mut bridge_models::PooledConnection<'_>,
-    err: &dyn std::fmt::Display,
-) -> Result<(), Error> {
+async fn alive(conn: &mut bridge_models::PooledConnection<'_>, err: String) -> Result<(), Error> {
     match diesel::sql_query("SELECT 1").execute(&mut **conn).await {
         Ok(_) => Ok(()),
         Err(probe) => Err(Error::ConnectionLost(format!("{err}; probe: {probe}"))),
     }
+}
+
+/// Completes once shutdown is asked for (at once if it was already).
+async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    // The guard `wait_for` returns is dropped here, never held across an await.
+    let _ = shutdown.wait_for(|stop| *stop).await;
 }
 
 /// The event type label of an item: its type, or `unknown` when it did not decode.

@@ -16,11 +16,16 @@ pub enum Unit {
     P99Millis,
     /// Wall-clock seconds (lower is better).
     Seconds,
+    /// Events consumed and persisted per second (higher is better).
+    EventsPerSec,
 }
 
 impl Unit {
     fn higher_is_better(self) -> bool {
-        matches!(self, Self::RowsPerSec | Self::WorkflowsPerSec)
+        matches!(
+            self,
+            Self::RowsPerSec | Self::WorkflowsPerSec | Self::EventsPerSec
+        )
     }
 
     fn suffix(self) -> &'static str {
@@ -29,6 +34,7 @@ impl Unit {
             Self::WorkflowsPerSec => "wf/s",
             Self::P99Millis => "ms p99",
             Self::Seconds => "s",
+            Self::EventsPerSec => "events/s",
         }
     }
 }
@@ -47,6 +53,11 @@ pub enum Target {
         /// The largest passing p99.
         millis: f64,
     },
+    /// p99 under this many milliseconds.
+    UnderMillis {
+        /// The largest passing p99.
+        millis: f64,
+    },
     /// No target: the figure is informational.
     None,
 }
@@ -56,6 +67,7 @@ impl Target {
         match self {
             Self::MinRatio { ratio } => format!(">= {ratio:.2}x"),
             Self::IndexScanUnder { millis } => format!("idx, < {millis} ms"),
+            Self::UnderMillis { millis } => format!("< {millis} ms"),
             Self::None => "-".to_owned(),
         }
     }
@@ -120,6 +132,8 @@ impl Row {
             Target::MinRatio { .. } => Mark::Short,
             Target::IndexScanUnder { millis } if ours < millis => Mark::Pass,
             Target::IndexScanUnder { .. } => Mark::Short,
+            Target::UnderMillis { millis } if ours < millis => Mark::Pass,
+            Target::UnderMillis { .. } => Mark::Short,
             Target::None => Mark::Info,
         };
         Self {

@@ -1,5 +1,7 @@
-//! The five cases of issue 5, each in its own file.
+//! The five cases of issue 5 and the adapter's (issue 10), each in its own file.
 
+mod adapter_drain;
+mod adapter_events;
 mod batch_append;
 mod dataset;
 mod lifecycle;
@@ -54,6 +56,17 @@ pub async fn run_all(ctx: &Context) -> Report {
     }
     if ctx.args.runs_case(5) {
         report.rows.extend(migrations::run(ctx).await);
+    }
+    if ctx.args.runs_case(6) {
+        match adapter_drain::run(ctx).await {
+            Ok(rows) => report.rows.extend(rows),
+            Err(err) => report.rows.push(Row::failed(
+                "6 adapter",
+                Unit::EventsPerSec,
+                Mark::Error,
+                err.to_string(),
+            )),
+        }
     }
     report
 }
