@@ -89,7 +89,9 @@ impl Config {
         let events = crate::EventType::ALL
             .iter()
             .map(|kind| kind.topic(&self.topic_prefix));
-        let letters = events.clone().map(|topic| crate::envelope::dlq_topic(&topic));
+        let letters = events
+            .clone()
+            .map(|topic| crate::envelope::dlq_topic(&topic));
         events.chain(letters).collect()
     }
 

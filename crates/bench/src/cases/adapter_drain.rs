@@ -97,8 +97,14 @@ pub async fn run(ctx: &Context) -> BenchResult<Vec<Row>> {
     let ours_rate = total as f64 / started.elapsed().as_secs_f64();
     let workflows = count(&pool, "workflow_executions").await?;
     let steps = count(&pool, "workflow_steps").await?;
-    if steps != 3 * workflows || count(&pool, "metadata_stamps").await? != workflows {
-        return Err(format!("drained rows do not add up: {workflows} workflows, {steps} steps").into());
+    let transitions = count(&pool, "fsm_transitions").await?;
+    let stamps = count(&pool, "metadata_stamps").await?;
+    if steps != 3 * workflows || stamps != workflows || transitions != 2 * workflows {
+        return Err(format!(
+            "drained rows do not add up: {workflows} workflows, {steps} steps, \
+             {transitions} transitions, {stamps} stamps"
+        )
+        .into());
     }
 
     let latencies = steady_latency(&broker, &mut mix, &offsets, ctx.scale.adapter_steady).await;
@@ -177,7 +183,9 @@ fn producer(broker: &PrivateBroker, linger_ms: &str) -> BenchResult<FutureProduc
 /// Sends one event; where it landed.
 async fn send(producer: &FutureProducer, event: &Produced) -> BenchResult<(String, i32, i64)> {
     let topic = event.kind.topic(PREFIX);
-    let record = FutureRecord::to(&topic).key(&event.key).payload(&event.bytes);
+    let record = FutureRecord::to(&topic)
+        .key(&event.key)
+        .payload(&event.bytes);
     let delivery = producer
         .send(record, Duration::from_secs(60))
         .await
@@ -234,7 +242,9 @@ fn read_all(servers: &str, total: usize) -> BenchResult<f64> {
 async fn write_directly(ctx: &Context, db: &TestDatabase, events: &[Produced]) -> BenchResult<f64> {
     let writes: Vec<Write> = events
         .iter()
-        .map(|event| decode(&event.bytes, Some(event.kind), &event.kind.topic(PREFIX)).map(|e| e.write))
+        .map(|event| {
+            decode(&event.bytes, Some(event.kind), &event.kind.topic(PREFIX)).map(|e| e.write)
+        })
         .collect::<Result<_, _>>()?;
     let workflow_ids: HashMap<Uuid, Uuid> = writes
         .iter()
@@ -270,7 +280,11 @@ async fn write_chunk(
             Write::RegisterNode(node) => {
                 NodeRegistration::register(conn, node).await?;
             }
-            Write::AppendStep { correlation_id, id, step } => steps.push(NewWorkflowStep {
+            Write::AppendStep {
+                correlation_id,
+                id,
+                step,
+            } => steps.push(NewWorkflowStep {
                 id: Some(*id),
                 workflow_id: workflow_ids[correlation_id],
                 step_name: step.step_name.clone(),
@@ -294,7 +308,11 @@ async fn write_chunk(
             Write::Heartbeat { node_id, beat } => {
                 NodeRegistration::heartbeat(conn, node_id, beat).await?;
             }
-            Write::RecordStamp { correlation_id, id, stamp } => {
+            Write::RecordStamp {
+                correlation_id,
+                id,
+                stamp,
+            } => {
                 let new = NewMetadataStamp {
                     id: Some(*id),
                     workflow_id: correlation_id.map(|c| workflow_ids[&c]),
@@ -308,7 +326,11 @@ async fn write_chunk(
         }
     }
     for write in chunk {
-        if let Write::ChangeState { correlation_id, change } = write {
+        if let Write::ChangeState {
+            correlation_id,
+            change,
+        } = write
+        {
             WorkflowExecution::transition_by_correlation_id(conn, *correlation_id, change).await?;
         }
     }
@@ -380,7 +402,9 @@ async fn steady_latency(
         std::thread::spawn(move || -> BenchResult<()> {
             while watching.load(Ordering::Relaxed) {
                 let each = reader.each()?;
-                seen.lock().expect("not poisoned").push((Instant::now(), each));
+                seen.lock()
+                    .expect("not poisoned")
+                    .push((Instant::now(), each));
                 std::thread::sleep(Duration::from_millis(2));
             }
             Ok(())
@@ -399,7 +423,9 @@ async fn steady_latency(
             let sent_at = Instant::now();
             let producer = producer.clone();
             sends.push(tokio::spawn(async move {
-                send(&producer, &event).await.map(|landed| (landed, sent_at))
+                send(&producer, &event)
+                    .await
+                    .map(|landed| (landed, sent_at))
             }));
         }
     }
@@ -408,23 +434,31 @@ async fn steady_latency(
         landed.push(send.await??);
     }
     let deadline = Instant::now() + Duration::from_secs(30);
-    let last = landed.iter().map(|((t, p, o), _)| ((t.clone(), *p), *o)).fold(
-        HashMap::new(),
-        |mut last: HashMap<(String, i32), i64>, (tp, offset)| {
-            let entry = last.entry(tp).or_insert(offset);
-            *entry = (*entry).max(offset);
-            last
-        },
-    );
+    let last = landed
+        .iter()
+        .map(|((t, p, o), _)| ((t.clone(), *p), *o))
+        .fold(
+            HashMap::new(),
+            |mut last: HashMap<(String, i32), i64>, (tp, offset)| {
+                let entry = last.entry(tp).or_insert(offset);
+                *entry = (*entry).max(offset);
+                last
+            },
+        );
     while Instant::now() < deadline {
         let each = offsets.each()?;
-        if last.iter().all(|(tp, offset)| each.get(tp).is_some_and(|c| c > offset)) {
+        if last
+            .iter()
+            .all(|(tp, offset)| each.get(tp).is_some_and(|c| c > offset))
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     watching.store(false, Ordering::Relaxed);
-    watcher.join().map_err(|_| "the offset watcher panicked")??;
+    watcher
+        .join()
+        .map_err(|_| "the offset watcher panicked")??;
     let seen = seen.lock().expect("not poisoned");
     landed
         .iter()
