@@ -385,6 +385,9 @@ impl CommittedOffsets {
     }
 }
 
+/// When the committed offsets were read, and what they were.
+type Observed = (Instant, HashMap<(String, i32), i64>);
+
 /// Produces at 1 000 events/s for `steady` and returns each event's
 /// milliseconds from the produce call to its offset being committed.
 async fn steady_latency(
@@ -395,7 +398,7 @@ async fn steady_latency(
 ) -> BenchResult<Vec<f64>> {
     let producer = producer(broker, "0")?;
     let watching = Arc::new(AtomicBool::new(true));
-    let seen: Arc<Mutex<Vec<(Instant, HashMap<(String, i32), i64>)>>> = Arc::default();
+    let seen: Arc<Mutex<Vec<Observed>>> = Arc::default();
     let watcher = {
         let (watching, seen) = (watching.clone(), seen.clone());
         let reader = CommittedOffsets::new(broker)?;
