@@ -6,6 +6,21 @@ use chrono::Datelike;
 
 /// Every column: type, nullability and default, as docs/schema.md specifies them.
 const EXPECTED_COLUMNS: &[&str] = &[
+    "adapter_deferred_events.topic character varying(249) NOT NULL",
+    "adapter_deferred_events.kafka_partition integer NOT NULL",
+    "adapter_deferred_events.kafka_offset bigint NOT NULL",
+    "adapter_deferred_events.event_id uuid NOT NULL",
+    "adapter_deferred_events.event_type character varying(100) NOT NULL",
+    "adapter_deferred_events.waits_for_kind character varying(20) NOT NULL",
+    "adapter_deferred_events.waits_for_key character varying(255) NOT NULL",
+    "adapter_deferred_events.message_key bytea",
+    "adapter_deferred_events.payload bytea NOT NULL",
+    "adapter_deferred_events.header_names text[] NOT NULL DEFAULT '{}'::text[]",
+    "adapter_deferred_events.header_values bytea[] NOT NULL DEFAULT '{}'::bytea[]",
+    "adapter_deferred_events.reason text NOT NULL",
+    "adapter_deferred_events.first_seen timestamp with time zone NOT NULL DEFAULT now()",
+    "adapter_deferred_events.last_attempt timestamp with time zone NOT NULL DEFAULT now()",
+    "adapter_deferred_events.attempts integer NOT NULL DEFAULT 1",
     "bridge_state_deltas.id uuid NOT NULL",
     "bridge_state_deltas.bridge_id uuid NOT NULL",
     "bridge_state_deltas.total_workflows_processed bigint NOT NULL",
@@ -70,6 +85,11 @@ const EXPECTED_COLUMNS: &[&str] = &[
 /// Primary keys, the correlation_id UNIQUE, foreign keys with their ON DELETE
 /// rules, and the CHECKs on states, counters, durations and time order.
 const EXPECTED_CONSTRAINTS: &[&str] = &[
+    "adapter_deferred_events adapter_deferred_events_attempts_check CHECK ((attempts >= 1))",
+    "adapter_deferred_events adapter_deferred_events_kafka_offset_check CHECK ((kafka_offset >= 0))",
+    "adapter_deferred_events adapter_deferred_events_kafka_partition_check CHECK ((kafka_partition >= 0))",
+    "adapter_deferred_events adapter_deferred_events_pkey PRIMARY KEY (topic, kafka_partition, kafka_offset)",
+    "adapter_deferred_events adapter_deferred_events_waits_for_kind_check CHECK (((waits_for_kind)::text = ANY ((ARRAY['workflow'::character varying, 'node'::character varying])::text[])))",
     "bridge_state_deltas bridge_state_deltas_pkey PRIMARY KEY (id)",
     "bridge_state_deltas bridge_state_deltas_total_items_aggregated_check CHECK ((total_items_aggregated >= 0))",
     "bridge_state_deltas bridge_state_deltas_total_workflows_processed_check CHECK ((total_workflows_processed >= 0))",
@@ -97,6 +117,9 @@ const EXPECTED_CONSTRAINTS: &[&str] = &[
 /// the partitioned audit tables, the parent's (`ON ONLY`), which every
 /// partition copies.
 const EXPECTED_INDEXES: &[&str] = &[
+    "CREATE INDEX adapter_deferred_events_first_seen_idx ON public.adapter_deferred_events USING btree (first_seen)",
+    "CREATE INDEX adapter_deferred_events_waits_for_idx ON public.adapter_deferred_events USING btree (waits_for_kind, waits_for_key)",
+    "CREATE UNIQUE INDEX adapter_deferred_events_pkey ON public.adapter_deferred_events USING btree (topic, kafka_partition, kafka_offset)",
     "CREATE INDEX bridge_state_deltas_created_at_idx ON public.bridge_state_deltas USING btree (created_at)",
     "CREATE INDEX bridge_states_namespace_idx ON public.bridge_states USING btree (namespace)",
     "CREATE INDEX fsm_transitions_created_idx ON ONLY public.fsm_transitions USING btree (created_at, id)",
@@ -197,6 +220,7 @@ fn the_tables_of_the_specification_exist_and_nothing_else() {
         [
             "__bridge_migration_checksums",
             "__diesel_schema_migrations",
+            "adapter_deferred_events",
             "bridge_state_deltas",
             "bridge_states",
             "fsm_transitions",

@@ -13,8 +13,9 @@ fn each_migration_reverts_cleanly_and_reapplies_identically() {
     let migrations = MigrationSource::<Pg>::migrations(&MIGRATIONS).expect("embedded migrations");
     assert_eq!(
         migrations.len(),
-        10,
-        "the initial setup, the six tables, partitioned audit tables, retention index, applied-delta ids"
+        11,
+        "the initial setup, the six tables, partitioned audit tables, retention index, \
+         applied-delta ids and the adapter's parked events"
     );
     // Creates Diesel's bookkeeping table, which running one migration expects.
     assert!(conn.applied_migrations().expect("bookkeeping").is_empty());

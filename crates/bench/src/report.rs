@@ -18,11 +18,16 @@ pub enum Unit {
     Seconds,
     /// Bytes of WAL written (lower is better).
     WalBytes,
+    /// Events consumed and persisted per second (higher is better).
+    EventsPerSec,
 }
 
 impl Unit {
     fn higher_is_better(self) -> bool {
-        matches!(self, Self::RowsPerSec | Self::WorkflowsPerSec)
+        matches!(
+            self,
+            Self::RowsPerSec | Self::WorkflowsPerSec | Self::EventsPerSec
+        )
     }
 
     fn suffix(self) -> &'static str {
@@ -32,6 +37,7 @@ impl Unit {
             Self::P99Millis => "ms p99",
             Self::Seconds => "s",
             Self::WalBytes => "B WAL",
+            Self::EventsPerSec => "events/s",
         }
     }
 }
@@ -55,6 +61,11 @@ pub enum Target {
         /// The largest passing figure.
         value: f64,
     },
+    /// p99 under this many milliseconds.
+    UnderMillis {
+        /// The largest passing p99.
+        millis: f64,
+    },
     /// No target: the figure is informational.
     None,
 }
@@ -65,6 +76,7 @@ impl Target {
             Self::MinRatio { ratio } => format!(">= {ratio:.2}x"),
             Self::IndexScanUnder { millis } => format!("idx, < {millis} ms"),
             Self::Under { value } => format!("< {value}"),
+            Self::UnderMillis { millis } => format!("< {millis} ms"),
             Self::None => "-".to_owned(),
         }
     }
@@ -131,6 +143,8 @@ impl Row {
             Target::IndexScanUnder { .. } => Mark::Short,
             Target::Under { value } if ours < value => Mark::Pass,
             Target::Under { .. } => Mark::Short,
+            Target::UnderMillis { millis } if ours < millis => Mark::Pass,
+            Target::UnderMillis { .. } => Mark::Short,
             Target::None => Mark::Info,
         };
         Self {

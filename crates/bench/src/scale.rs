@@ -21,6 +21,10 @@ pub struct Scale {
     pub reads_per_query: usize,
     /// Repetitions of each migration command in case 5 (median reported).
     pub migration_runs: usize,
+    /// Events in the backlog case 8 drains.
+    pub adapter_events: u64,
+    /// How long case 8 produces at a steady 1 000 events/s to measure latency.
+    pub adapter_steady: Duration,
 }
 
 /// Row counts of the case 4 data set.
@@ -61,6 +65,10 @@ impl Scale {
             },
             reads_per_query: if quick { 200 } else { 5_000 },
             migration_runs: if quick { 1 } else { 11 },
+            adapter_events: args
+                .adapter_events
+                .unwrap_or(if quick { 2_000 } else { 1_000_000 }),
+            adapter_steady: Duration::from_secs(if quick { 2 } else { 30 }),
         }
     }
 }

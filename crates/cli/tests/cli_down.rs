@@ -121,8 +121,9 @@ fn empty_tables_need_no_confirmation() {
     let db = TestDatabase::empty();
     support::migrate_six_tables(&db);
     add_transition(&db);
-    // Reverting 000006 and 000005 drops only empty tables; the row in fsm_transitions is safe.
-    let out = run(db.url(), &["down", "-n", "2"]).expect(code::OK);
+    // Reverting everything after 000004 (000005, 000006 and later ones)
+    // drops only empty tables; the row in fsm_transitions is safe.
+    let out = run(db.url(), &["down", "--to", "2025-10-07-000004"]).expect(code::OK);
     assert!(
         out.stdout.contains("metadata_stamps (0 rows)"),
         "{}",

@@ -27,7 +27,7 @@ pub use json::MAX_READ_JSON_DEPTH;
 pub use metadata_stamp::{MetadataStamp, NewMetadataStamp};
 pub use node_registration::{NewNodeRegistration, NodeHeartbeat, NodeRegistration};
 pub use paging::{Cursor, Keyset, Page, PageRequest};
-pub use pool::{Db, PooledConnection};
+pub use pool::{Db, PoolState, PooledConnection};
 pub use state::{HealthStatus, StepStatus, WorkflowState};
 pub use workflow_execution::{
     NewWorkflowExecution, StateChange, WorkflowExecution, WorkflowExecutionChangeset,

@@ -24,6 +24,15 @@ use crate::{
 /// A connection checked out of the pool; returns to it when dropped.
 pub type PooledConnection<'a> = bb8::PooledConnection<'a, AsyncPgConnection>;
 
+/// A snapshot of the pool's connections; see [`Db::pool_state`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolState {
+    /// Connections open, idle or checked out.
+    pub connections: u32,
+    /// Open connections waiting in the pool, not checked out.
+    pub idle_connections: u32,
+}
+
 /// Handle to the bridge database: a pool of async connections. Cheap to clone.
 #[derive(Clone)]
 pub struct Db {
@@ -118,6 +127,15 @@ impl Db {
         Error::Unreachable {
             url: self.config.redacted_url(),
             reason,
+        }
+    }
+
+    /// How many connections the pool holds now, and how many of them are idle.
+    pub fn pool_state(&self) -> PoolState {
+        let state = self.pool.state();
+        PoolState {
+            connections: state.connections,
+            idle_connections: state.idle_connections,
         }
     }
 

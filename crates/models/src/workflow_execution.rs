@@ -343,6 +343,27 @@ impl WorkflowExecution {
         })
     }
 
+    /// The `(correlation_id, id)` of every stored workflow among `correlation_ids`,
+    /// in one query; correlation ids with no workflow are left out.
+    ///
+    /// For consumers of events that name workflows by correlation id and
+    /// write rows keyed by workflow id (steps, stamps), a batch at a time.
+    pub async fn ids_by_correlation_ids(
+        conn: &mut AsyncPgConnection,
+        correlation_ids: &[Uuid],
+    ) -> Result<Vec<(Uuid, Uuid)>> {
+        if correlation_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        on_conn!(conn, {
+            Ok(workflow_executions::table
+                .filter(workflow_executions::correlation_id.eq_any(correlation_ids))
+                .select((workflow_executions::correlation_id, workflow_executions::id))
+                .load(conn)
+                .await?)
+        })
+    }
+
     /// Moves workflow `id` to a new state and records the transition, in one statement.
     ///
     /// Only the moves of the state machine are made

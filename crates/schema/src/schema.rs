@@ -1,6 +1,46 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    /// Events bridge-adapter consumed before the workflow or node they need existed; re-applied when it arrives, dead-lettered after a bounded wait.
+    adapter_deferred_events (topic, kafka_partition, kafka_offset) {
+        /// Kafka topic the event was consumed from.
+        #[max_length = 249]
+        topic -> Varchar,
+        /// Kafka partition it was consumed from.
+        kafka_partition -> Int4,
+        /// Its offset in that partition; with topic and partition the key, so a redelivery parks nothing twice.
+        kafka_offset -> Int8,
+        /// The envelope event_id, which makes its eventual write idempotent.
+        event_id -> Uuid,
+        /// The envelope event_type, e.g. step-completed.
+        #[max_length = 100]
+        event_type -> Varchar,
+        /// What it waits for: workflow (by correlation id) or node (by node id).
+        #[max_length = 20]
+        waits_for_kind -> Varchar,
+        /// The correlation id or node id it waits for.
+        #[max_length = 255]
+        waits_for_key -> Varchar,
+        /// The Kafka message key, as consumed; NULL when it had none.
+        message_key -> Nullable<Bytea>,
+        /// The original message bytes, as consumed.
+        payload -> Bytea,
+        /// The Kafka header names, in order.
+        header_names -> Array<Nullable<Text>>,
+        /// The Kafka header values, in the order of header_names; NULL for a header without value.
+        header_values -> Array<Nullable<Bytea>>,
+        /// Why it waits, as the dead-letter message will say if it waits too long.
+        reason -> Text,
+        /// When it was first parked; the wait is bounded from here.
+        first_seen -> Timestamptz,
+        /// When it was last tried.
+        last_attempt -> Timestamptz,
+        /// How often it was tried, counting the first.
+        attempts -> Int4,
+    }
+}
+
+diesel::table! {
     /// Aggregation deltas applied to bridge_states, one row per delta id; makes a redelivered delta a no-op.
     bridge_state_deltas (id) {
         /// The delta id the reducer gave (e.g. its event id); primary key.
@@ -181,6 +221,7 @@ diesel::joinable!(metadata_stamps -> workflow_executions (workflow_id));
 diesel::joinable!(workflow_steps -> workflow_executions (workflow_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    adapter_deferred_events,
     bridge_state_deltas,
     bridge_states,
     fsm_transitions,

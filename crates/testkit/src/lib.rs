@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod admin;
+mod broker;
 mod cluster;
 mod leftovers;
 mod runtime;
@@ -14,6 +15,7 @@ use bridge_models::{Db, DbConfig};
 use diesel_async::{async_connection_wrapper::AsyncConnectionWrapper, AsyncPgConnection};
 
 pub use admin::{execute, server_url};
+pub use broker::PrivateBroker;
 pub use cluster::{remove_leftover_clusters, ClusterBuilder, PrivateCluster};
 pub use leftovers::remove_leftovers;
 pub use tls::{ServerCert, TestCa};

@@ -1,5 +1,7 @@
-//! The five cases of issue 5 and the two of issue 12 (retention), each in its own file.
+//! The five cases of issue 5, the two of issue 12 (retention) and the adapter's (issue 10), each in its own file.
 
+mod adapter_drain;
+mod adapter_events;
 mod batch_append;
 mod dataset;
 mod lifecycle;
@@ -75,6 +77,17 @@ pub async fn run_all(ctx: &Context) -> Report {
             Err(err) => report.rows.push(Row::failed(
                 "7 partitioned writes",
                 Unit::RowsPerSec,
+                Mark::Error,
+                err.to_string(),
+            )),
+        }
+    }
+    if ctx.args.runs_case(8) {
+        match adapter_drain::run(ctx).await {
+            Ok(rows) => report.rows.extend(rows),
+            Err(err) => report.rows.push(Row::failed(
+                "8 adapter",
+                Unit::EventsPerSec,
                 Mark::Error,
                 err.to_string(),
             )),

@@ -24,7 +24,7 @@ pub async fn uses_tls(conn: &mut AsyncPgConnection) -> bool {
         .await
         .expect("pg_stat_ssl answers")
         .pop()
-        .expect("a row for this session")
+        .expect("pg_stat_ssl has a row for this session")
         .ssl
 }
 

@@ -1,0 +1,153 @@
+//! The adapter's settings, from flags and the environment.
+
+use std::{net::SocketAddr, time::Duration};
+
+use clap::Parser;
+
+/// The default topic prefix: `{env}.{tenant}.onex.evt`.
+pub const DEFAULT_TOPIC_PREFIX: &str = "dev.omninode_bridge.onex.evt";
+
+/// Consumes the bridge's events from Kafka into PostgreSQL.
+///
+/// Every flag also reads an environment variable (shown in brackets). Any
+/// librdkafka property passes through with `-X name=value`, or as
+/// `BRIDGE_ADAPTER_KAFKA_<NAME>` with dots written as underscores
+/// (`BRIDGE_ADAPTER_KAFKA_SECURITY_PROTOCOL=SASL_SSL`). The database is
+/// `DATABASE_URL`, else the libpq `PG*` variables.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "bridge-adapter", version, args_override_self = true)]
+pub struct Config {
+    /// Kafka bootstrap servers, comma-separated.
+    #[arg(long, env = "BRIDGE_ADAPTER_BROKERS", default_value = "localhost:9092")]
+    pub brokers: String,
+    /// Consumer group; adapters in one group share the partitions.
+    #[arg(
+        long,
+        env = "BRIDGE_ADAPTER_GROUP_ID",
+        default_value = "database_adapter_consumers"
+    )]
+    pub group_id: String,
+    /// Topic prefix: topics are `{prefix}.{event}.v1`.
+    #[arg(long, env = "BRIDGE_ADAPTER_TOPIC_PREFIX", default_value = DEFAULT_TOPIC_PREFIX)]
+    pub topic_prefix: String,
+    /// Most events applied in one batch (one transaction).
+    #[arg(long, env = "BRIDGE_ADAPTER_BATCH_SIZE", default_value_t = 500)]
+    pub batch_size: usize,
+    /// How long a batch waits for more events after its first, in milliseconds.
+    #[arg(long, env = "BRIDGE_ADAPTER_LINGER_MS", default_value_t = 10)]
+    pub linger_ms: u64,
+    /// Database URL; without it, the `PG*` variables or the built-in default.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Most database connections the pool keeps.
+    #[arg(long, env = "BRIDGE_ADAPTER_POOL_SIZE", default_value_t = 4)]
+    pub pool_size: u32,
+    /// How long connecting to, or waiting for, a database connection may take, in milliseconds.
+    #[arg(long, env = "BRIDGE_ADAPTER_DB_TIMEOUT_MS", default_value_t = 2000)]
+    pub db_timeout_ms: u64,
+    /// Address of the HTTP server for `/health` and `/metrics`.
+    #[arg(long, env = "BRIDGE_ADAPTER_HTTP_ADDR", default_value = "0.0.0.0:8062")]
+    pub http_addr: SocketAddr,
+    /// How long an event may wait for its workflow or node before it is dead-lettered, in seconds.
+    #[arg(
+        long,
+        env = "BRIDGE_ADAPTER_DEFERRED_MAX_WAIT_SECS",
+        default_value_t = 300
+    )]
+    pub deferred_max_wait_secs: u64,
+    /// How often parked events are retried, in milliseconds.
+    #[arg(long, env = "BRIDGE_ADAPTER_DEFERRED_RETRY_MS", default_value_t = 1000)]
+    pub deferred_retry_ms: u64,
+    /// First delay before retrying a database that failed, in milliseconds.
+    #[arg(long, env = "BRIDGE_ADAPTER_RETRY_INITIAL_MS", default_value_t = 100)]
+    pub retry_initial_ms: u64,
+    /// Longest delay between retries of a database that failed, in milliseconds.
+    #[arg(long, env = "BRIDGE_ADAPTER_RETRY_MAX_MS", default_value_t = 5000)]
+    pub retry_max_ms: u64,
+    /// Print the topics the adapter reads and the dead-letter topics it writes, one a line, and exit.
+    #[arg(long)]
+    pub print_topics: bool,
+    /// A librdkafka property for the consumer and the dead-letter producer, `name=value`; repeatable.
+    #[arg(short = 'X', long = "kafka", value_name = "NAME=VALUE", value_parser = parse_property)]
+    pub kafka: Vec<(String, String)>,
+}
+
+/// Splits `name=value`.
+fn parse_property(text: &str) -> Result<(String, String), String> {
+    let (name, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?} is not name=value"))?;
+    Ok((name.trim().to_owned(), value.to_owned()))
+}
+
+/// The env prefix of librdkafka properties.
+const KAFKA_ENV_PREFIX: &str = "BRIDGE_ADAPTER_KAFKA_";
+
+impl Config {
+    /// Every topic the adapter needs: each event's topic, then each dead-letter topic.
+    pub fn topics(&self) -> Vec<String> {
+        let events = crate::EventType::ALL
+            .iter()
+            .map(|kind| kind.topic(&self.topic_prefix));
+        let letters = events
+            .clone()
+            .map(|topic| crate::envelope::dlq_topic(&topic));
+        events.chain(letters).collect()
+    }
+
+    /// The librdkafka properties from the environment, then from `-X` (which win).
+    pub fn kafka_properties(&self) -> Vec<(String, String)> {
+        let mut properties: Vec<(String, String)> = std::env::vars()
+            .filter_map(|(name, value)| {
+                let property = name.strip_prefix(KAFKA_ENV_PREFIX)?;
+                Some((property.to_ascii_lowercase().replace('_', "."), value))
+            })
+            .collect();
+        properties.sort();
+        properties.extend(self.kafka.iter().cloned());
+        properties
+    }
+
+    /// The batch linger.
+    pub fn linger(&self) -> Duration {
+        Duration::from_millis(self.linger_ms)
+    }
+
+    /// The database URL: the flag or `DATABASE_URL`, else the `PG*` variables.
+    pub fn database_url(&self) -> Result<String, bridge_connect::ConnectError> {
+        match &self.database_url {
+            Some(url) => Ok(url.clone()),
+            None => bridge_connect::database_url_from_env(),
+        }
+    }
+
+    /// The pool settings.
+    pub fn db_config(&self) -> Result<bridge_models::DbConfig, bridge_connect::ConnectError> {
+        let mut config = bridge_models::DbConfig::new(self.database_url()?);
+        config.max_connections = self.pool_size.max(1);
+        config.connect_timeout = Duration::from_millis(self.db_timeout_ms);
+        config.checkout_timeout = Duration::from_millis(self.db_timeout_ms);
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kafka_properties_pass_through_from_flags() {
+        let config = Config::parse_from([
+            "bridge-adapter",
+            "-X",
+            "security.protocol=SASL_SSL",
+            "--kafka",
+            "sasl.mechanism=SCRAM-SHA-512",
+        ]);
+        let properties = config.kafka_properties();
+        assert!(properties.contains(&("security.protocol".into(), "SASL_SSL".into())));
+        assert!(properties.contains(&("sasl.mechanism".into(), "SCRAM-SHA-512".into())));
+        assert_eq!(config.group_id, "database_adapter_consumers");
+        assert_eq!(config.http_addr.port(), 8062);
+    }
+}

@@ -1,0 +1,402 @@
+//! The consumer loop: collect a batch, apply it in one transaction, dead-letter
+//! its poison, commit its offsets; pause and retry while the database is down.
+//!
+//! The loop polls the consumer only between batches (and while waiting out a
+//! database outage), and librdkafka runs rebalance callbacks only inside that
+//! poll, so no partition is revoked while its batch is being written. A
+//! rebalance during a batch's collection drops the messages of partitions no
+//! longer assigned: their new owner reads them again from the last commit.
+
+use std::{
+    collections::{BTreeMap, HashSet, VecDeque},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use bridge_models::{Db, Error};
+use diesel_async::RunQueryDsl;
+use rdkafka::{
+    consumer::{CommitMode, Consumer, StreamConsumer},
+    Offset, TopicPartitionList,
+};
+use tokio::sync::watch;
+
+use crate::{
+    apply::{apply_batch, apply_one_by_one, Item, Outcome, Source},
+    breaker::Backoff,
+    config::Config,
+    context::AdapterContext,
+    dlq::{DeadLetter, DeadLetters},
+    health::Health,
+    message::Consumed,
+    metrics as m,
+};
+
+/// The consumer with everything the loop needs.
+pub struct Loop {
+    /// The Kafka consumer.
+    pub consumer: StreamConsumer<AdapterContext>,
+    /// The database.
+    pub db: Db,
+    /// The dead-letter producer.
+    pub letters: DeadLetters,
+    /// Shared state for `/health`.
+    pub health: Arc<Health>,
+    /// The settings.
+    pub config: Config,
+}
+
+/// How a batch ended.
+enum Done {
+    /// Applied, dead-lettered and committed (or the commit failed and it will be redelivered).
+    Committed,
+    /// Shutdown came while it could not be written: nothing committed, all of it redelivered later.
+    Abandoned,
+}
+
+impl Loop {
+    /// Runs until `shutdown` turns true; the in-flight batch is finished
+    /// (or, while the database is down, abandoned uncommitted) first.
+    pub async fn run(&self, mut shutdown: watch::Receiver<bool>) {
+        let mut carry = VecDeque::new();
+        loop {
+            let Some(batch) = self.collect(&mut carry, &mut shutdown).await else {
+                return;
+            };
+            if batch.is_empty() {
+                continue;
+            }
+            if let Done::Abandoned = self.process(batch, &mut carry, &mut shutdown).await {
+                tracing::info!(
+                    "shutting down with the in-flight batch uncommitted; it will be redelivered"
+                );
+                return;
+            }
+            if *shutdown.borrow() {
+                return;
+            }
+        }
+    }
+
+    /// The next batch: up to `batch_size` messages, waiting at most the
+    /// linger after the first. `None` when shutdown came with nothing in flight.
+    async fn collect(
+        &self,
+        carry: &mut VecDeque<Consumed>,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Option<Vec<Consumed>> {
+        let rebalances = self.consumer.context().rebalance_count();
+        let mut batch: Vec<Consumed> = carry.drain(..).collect();
+        if batch.is_empty() {
+            let first = tokio::select! {
+                message = self.consumer.recv() => message.map(|m| Consumed::from_message(&m)),
+                _ = stopped(shutdown) => return None,
+            };
+            match first {
+                Ok(message) => batch.push(message),
+                Err(err) => {
+                    tracing::warn!(%err, "consuming");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    return Some(Vec::new());
+                }
+            }
+        }
+        let deadline = tokio::time::Instant::now() + self.config.linger();
+        while batch.len() < self.config.batch_size.max(1) {
+            let next = tokio::select! {
+                message = self.consumer.recv() => message.map(|m| Consumed::from_message(&m)),
+                _ = tokio::time::sleep_until(deadline) => break,
+                _ = stopped(shutdown) => break,
+            };
+            match next {
+                Ok(message) => batch.push(message),
+                Err(err) => tracing::warn!(%err, "consuming"),
+            }
+        }
+        if self.consumer.context().rebalance_count() != rebalances {
+            self.keep_assigned(&mut batch);
+        }
+        Some(batch)
+    }
+
+    /// Drops messages of partitions no longer assigned, and repeats (a
+    /// partition revoked and assigned back is read again from its last commit).
+    fn keep_assigned(&self, batch: &mut Vec<Consumed>) {
+        let Ok(assignment) = self.consumer.assignment() else {
+            return;
+        };
+        let assigned: HashSet<(String, i32)> = assignment
+            .elements()
+            .iter()
+            .map(|e| (e.topic().to_owned(), e.partition()))
+            .collect();
+        let mut seen = HashSet::new();
+        let before = batch.len();
+        batch.retain(|m| {
+            assigned.contains(&(m.topic.clone(), m.partition))
+                && seen.insert((m.topic.clone(), m.partition, m.offset))
+        });
+        if batch.len() != before {
+            tracing::info!(
+                dropped = before - batch.len(),
+                "rebalance: dropped messages of revoked partitions"
+            );
+        }
+    }
+
+    /// Applies, dead-letters and commits one batch.
+    async fn process(
+        &self,
+        batch: Vec<Consumed>,
+        carry: &mut VecDeque<Consumed>,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Done {
+        let started = Instant::now();
+        let mut items: Vec<Item> = batch
+            .into_iter()
+            .map(|message| Item::decode(message, &self.config.topic_prefix))
+            .collect();
+        for item in &items {
+            metrics::counter!(m::CONSUMED, "event_type" => event_type(item)).increment(1);
+        }
+        let Some(outcomes) = self.apply_until_written(&mut items, carry, shutdown).await else {
+            return Done::Abandoned;
+        };
+        if !self.dead_letter(&items, &outcomes, shutdown).await {
+            return Done::Abandoned;
+        }
+        self.commit(&items);
+        record(&items, &outcomes, started);
+        Done::Committed
+    }
+
+    /// Applies the batch, retrying with backoff while the database is
+    /// unavailable (circuit open: partitions paused, the group still served).
+    /// `None` when shutdown came first.
+    async fn apply_until_written(
+        &self,
+        items: &mut Vec<Item>,
+        carry: &mut VecDeque<Consumed>,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Option<Vec<Outcome>> {
+        let mut backoff = Backoff::new(
+            Duration::from_millis(self.config.retry_initial_ms),
+            Duration::from_millis(self.config.retry_max_ms),
+        );
+        loop {
+            match self.apply(items).await {
+                Ok(outcomes) => {
+                    if self.health.circuit_open() {
+                        self.close_circuit();
+                    }
+                    return Some(outcomes);
+                }
+                Err(err) => {
+                    metrics::counter!(m::DB_ERRORS, "kind" => "retryable").increment(1);
+                    self.health.set_db_error(Some(err.to_string()));
+                    if !self.health.circuit_open() {
+                        tracing::warn!(%err, "database unavailable: circuit open, partitions paused");
+                        self.health.set_circuit_open(true);
+                        self.pause_all();
+                    }
+                    let rebalances = self.consumer.context().rebalance_count();
+                    if !self.wait(backoff.next_delay(), carry, shutdown).await {
+                        return None;
+                    }
+                    if self.consumer.context().rebalance_count() != rebalances {
+                        let mut messages: Vec<Consumed> =
+                            items.drain(..).map(|item| item.message).collect();
+                        self.keep_assigned(&mut messages);
+                        let prefix = &self.config.topic_prefix;
+                        items.extend(messages.into_iter().map(|m| Item::decode(m, prefix)));
+                        let mut carried: Vec<Consumed> = carry.drain(..).collect();
+                        self.keep_assigned(&mut carried);
+                        carry.extend(carried);
+                    }
+                }
+            }
+        }
+    }
+
+    /// One attempt at the batch: one transaction, or, when the database
+    /// refuses something in it, one transaction per event to find the poison.
+    /// `Err` only for a failure worth retrying.
+    async fn apply(&self, items: &[Item]) -> Result<Vec<Outcome>, Error> {
+        let mut conn = self.db.conn().await?;
+        match apply_batch(&mut conn, items, Source::Kafka).await {
+            Ok(outcomes) => Ok(outcomes),
+            Err(err) if err.is_retryable() => Err(err),
+            Err(err) => {
+                alive(&mut conn, err.to_string()).await?;
+                tracing::info!(%err, events = items.len(), "batch refused; applying event by event to isolate the poison");
+                let outcomes = apply_one_by_one(&mut conn, items, Source::Kafka).await?;
+                for (item, outcome) in items.iter().zip(&outcomes) {
+                    if let Outcome::Poison { error, .. } = outcome {
+                        if item.event.is_ok() {
+                            alive(&mut conn, error.clone()).await?;
+                        }
+                    }
+                }
+                Ok(outcomes)
+            }
+        }
+    }
+
+    /// Waits `delay` while serving the group: messages of partitions
+    /// assigned meanwhile are kept for the next batch and paused. False when
+    /// shutdown came.
+    async fn wait(
+        &self,
+        delay: Duration,
+        carry: &mut VecDeque<Consumed>,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> bool {
+        let until = tokio::time::Instant::now() + delay;
+        loop {
+            let next = tokio::select! {
+                message = self.consumer.recv() => message.map(|m| Consumed::from_message(&m)),
+                _ = tokio::time::sleep_until(until) => return true,
+                _ = stopped(shutdown) => return false,
+            };
+            if let Ok(message) = next {
+                carry.push_back(message);
+                self.pause_all();
+            }
+        }
+    }
+
+    fn pause_all(&self) {
+        if let Ok(assignment) = self.consumer.assignment() {
+            if let Err(err) = self.consumer.pause(&assignment) {
+                tracing::warn!(%err, "pausing partitions");
+            }
+        }
+    }
+
+    fn close_circuit(&self) {
+        tracing::info!("database answers again: circuit closed, partitions resumed");
+        self.health.set_circuit_open(false);
+        self.health.set_db_error(None);
+        if let Ok(assignment) = self.consumer.assignment() {
+            if let Err(err) = self.consumer.resume(&assignment) {
+                tracing::warn!(%err, "resuming partitions");
+            }
+        }
+    }
+
+    /// Sends the batch's poison to the dead-letter topics, waiting for every
+    /// delivery, retrying until it succeeds. False when shutdown came first.
+    async fn dead_letter(
+        &self,
+        items: &[Item],
+        outcomes: &[Outcome],
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> bool {
+        let letters: Vec<DeadLetter<'_>> = items
+            .iter()
+            .zip(outcomes)
+            .filter_map(|(item, outcome)| match outcome {
+                Outcome::Poison { reason, error } => Some(DeadLetter {
+                    message: &item.message,
+                    reason,
+                    error,
+                    event_type: item.kind().map(|kind| kind.as_str()),
+                }),
+                _ => None,
+            })
+            .collect();
+        if letters.is_empty() {
+            return true;
+        }
+        let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
+        loop {
+            match self.letters.send_all(&letters).await {
+                Ok(()) => return true,
+                Err(err) => {
+                    tracing::warn!(%err, "dead-lettering failed; retrying before committing");
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff.next_delay()) => {}
+                        _ = stopped(shutdown) => return false,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Commits, per partition, the offset after the batch's last message.
+    fn commit(&self, items: &[Item]) {
+        let mut next: BTreeMap<(&str, i32), i64> = BTreeMap::new();
+        for item in items {
+            let entry = next
+                .entry((item.message.topic.as_str(), item.message.partition))
+                .or_insert(0);
+            *entry = (*entry).max(item.message.offset + 1);
+        }
+        let mut offsets = TopicPartitionList::with_capacity(next.len());
+        for ((topic, partition), offset) in next {
+            if let Err(err) = offsets.add_partition_offset(topic, partition, Offset::Offset(offset))
+            {
+                tracing::warn!(%err, topic, partition, "building the offset commit");
+            }
+        }
+        let committed =
+            tokio::task::block_in_place(|| self.consumer.commit(&offsets, CommitMode::Sync));
+        if let Err(err) = committed {
+            metrics::counter!(m::COMMIT_ERRORS).increment(1);
+            tracing::warn!(%err, "offset commit failed; the batch will be redelivered and its writes found done");
+        }
+    }
+}
+
+/// Returns `err` as retryable when the connection no longer answers: a
+/// refusal is only poison if the database that refused is still there.
+async fn alive(conn: &mut bridge_models::PooledConnection<'_>, err: String) -> Result<(), Error> {
+    match diesel::sql_query("SELECT 1").execute(&mut **conn).await {
+        Ok(_) => Ok(()),
+        Err(probe) => Err(Error::ConnectionLost(format!("{err}; probe: {probe}"))),
+    }
+}
+
+/// Completes once shutdown is asked for (at once if it was already).
+async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    // The guard `wait_for` returns is dropped here, never held across an await.
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+/// The event type label of an item: its type, or `unknown` when it did not decode.
+fn event_type(item: &Item) -> &'static str {
+    item.kind().map_or("unknown", |kind| kind.as_str())
+}
+
+/// Counts outcomes and times the batch.
+fn record(items: &[Item], outcomes: &[Outcome], started: Instant) {
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    for (item, outcome) in items.iter().zip(outcomes) {
+        let kind = event_type(item);
+        match outcome {
+            Outcome::Persisted => {
+                metrics::counter!(m::PERSISTED, "event_type" => kind).increment(1)
+            }
+            Outcome::Ignored(reason) => {
+                tracing::info!(event_type = kind, reason, topic = %item.message.topic, offset = item.message.offset, "event ignored");
+                metrics::counter!(m::IGNORED, "event_type" => kind, "reason" => *reason)
+                    .increment(1)
+            }
+            Outcome::Deferred(waits_for) => {
+                tracing::info!(event_type = kind, reason = %waits_for.reason(), "event parked");
+                metrics::counter!(m::DEFERRED, "event_type" => kind).increment(1)
+            }
+            Outcome::Poison { reason, error } => {
+                tracing::warn!(event_type = kind, reason, %error, topic = %item.message.topic, partition = item.message.partition, offset = item.message.offset, "event dead-lettered");
+                metrics::counter!(m::DEAD_LETTERED, "event_type" => kind, "reason" => *reason)
+                    .increment(1)
+            }
+        }
+        if let Some(produced) = item.message.timestamp_ms {
+            metrics::histogram!(m::EVENT_LATENCY)
+                .record((now_ms - produced).max(0) as f64 / 1000.0);
+        }
+    }
+    metrics::histogram!(m::BATCH_SIZE).record(items.len() as f64);
+    metrics::histogram!(m::BATCH_SECONDS).record(started.elapsed().as_secs_f64());
+}

@@ -1,0 +1,235 @@
+//! Events parked until what they depend on arrives (`adapter_deferred_events`).
+
+use bridge_models::{Error, Result};
+use bridge_schema::adapter_deferred_events as d;
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use crate::message::Consumed;
+
+/// The query for one parked event by its key (topic, partition, offset).
+type ByKey = diesel::dsl::Filter<
+    diesel::dsl::Filter<
+        diesel::dsl::Filter<d::table, diesel::dsl::Eq<d::topic, String>>,
+        diesel::dsl::Eq<d::kafka_partition, i32>,
+    >,
+    diesel::dsl::Eq<d::kafka_offset, i64>,
+>;
+
+/// What a parked event waits for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum WaitsFor {
+    /// The workflow with this correlation id.
+    Workflow(Uuid),
+    /// The node with this id.
+    Node(String),
+}
+
+impl WaitsFor {
+    /// The stored `waits_for_kind`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Workflow(_) => "workflow",
+            Self::Node(_) => "node",
+        }
+    }
+
+    /// The stored `waits_for_key`.
+    pub fn key(&self) -> String {
+        match self {
+            Self::Workflow(id) => id.to_string(),
+            Self::Node(id) => id.clone(),
+        }
+    }
+
+    /// Why the event waits, as the dead-letter message says if it waits too long.
+    pub fn reason(&self) -> String {
+        match self {
+            Self::Workflow(id) => format!("workflow with correlation_id {id} has not arrived"),
+            Self::Node(id) => format!("node {id:?} has not registered"),
+        }
+    }
+}
+
+/// One parked event, as stored.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = d, check_for_backend(diesel::pg::Pg))]
+pub struct DeferredEvent {
+    /// Source topic.
+    pub topic: String,
+    /// Source partition.
+    pub kafka_partition: i32,
+    /// Source offset.
+    pub kafka_offset: i64,
+    /// The envelope's event id.
+    pub event_id: Uuid,
+    /// The envelope's event type.
+    pub event_type: String,
+    /// `workflow` or `node`.
+    pub waits_for_kind: String,
+    /// The correlation id or node id.
+    pub waits_for_key: String,
+    /// The message key.
+    pub message_key: Option<Vec<u8>>,
+    /// The original bytes.
+    pub payload: Vec<u8>,
+    /// Header names.
+    pub header_names: Vec<Option<String>>,
+    /// Header values.
+    pub header_values: Vec<Option<Vec<u8>>>,
+    /// Why it waits.
+    pub reason: String,
+    /// When it was first parked.
+    pub first_seen: DateTime<Utc>,
+    /// When it was last tried.
+    pub last_attempt: DateTime<Utc>,
+    /// Tries so far.
+    pub attempts: i32,
+}
+
+impl DeferredEvent {
+    /// The message this event was consumed as.
+    pub fn message(&self) -> Consumed {
+        Consumed {
+            topic: self.topic.clone(),
+            partition: self.kafka_partition,
+            offset: self.kafka_offset,
+            key: self.message_key.clone(),
+            payload: self.payload.clone(),
+            headers: self
+                .header_names
+                .iter()
+                .map(|name| name.clone().unwrap_or_default())
+                .zip(self.header_values.iter().cloned())
+                .collect(),
+            timestamp_ms: None,
+        }
+    }
+
+    /// Parks `message` (event `event_id` of `event_type`) until `waits_for`
+    /// arrives; a message parked before (a redelivery) stays as it is.
+    pub async fn park(
+        conn: &mut AsyncPgConnection,
+        message: &Consumed,
+        event_id: Uuid,
+        event_type: &str,
+        waits_for: &WaitsFor,
+    ) -> Result<()> {
+        let (names, values): (Vec<String>, Vec<Option<Vec<u8>>>) =
+            message.headers.iter().cloned().unzip();
+        diesel::insert_into(d::table)
+            .values((
+                d::topic.eq(&message.topic),
+                d::kafka_partition.eq(message.partition),
+                d::kafka_offset.eq(message.offset),
+                d::event_id.eq(event_id),
+                d::event_type.eq(event_type),
+                d::waits_for_kind.eq(waits_for.kind()),
+                d::waits_for_key.eq(waits_for.key()),
+                d::message_key.eq(&message.key),
+                d::payload.eq(&message.payload),
+                d::header_names.eq(names),
+                d::header_values.eq(values),
+                d::reason.eq(waits_for.reason()),
+            ))
+            .on_conflict((d::topic, d::kafka_partition, d::kafka_offset))
+            .do_nothing()
+            .execute(conn)
+            .await
+            .map_err(Error::from)?;
+        Ok(())
+    }
+
+    /// Locks and returns the events parked for any of `waiting_for`, oldest
+    /// first, skipping those another adapter holds.
+    pub async fn take_waiting_for(
+        conn: &mut AsyncPgConnection,
+        kind: &str,
+        keys: &[String],
+    ) -> Result<Vec<Self>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        d::table
+            .filter(d::waits_for_kind.eq(kind))
+            .filter(d::waits_for_key.eq_any(keys))
+            .order((d::first_seen, d::topic, d::kafka_partition, d::kafka_offset))
+            .for_update()
+            .skip_locked()
+            .select(Self::as_select())
+            .load(conn)
+            .await
+            .map_err(Error::from)
+    }
+
+    /// Up to `limit` parked events last tried before `tried_before`, oldest first (not locked).
+    pub async fn take_oldest(
+        conn: &mut AsyncPgConnection,
+        tried_before: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<Self>> {
+        d::table
+            .filter(d::last_attempt.lt(tried_before))
+            .order((d::first_seen, d::topic, d::kafka_partition, d::kafka_offset))
+            .limit(limit)
+            .select(Self::as_select())
+            .load(conn)
+            .await
+            .map_err(Error::from)
+    }
+
+    /// Locks this parked event; false when another adapter holds it or it is gone.
+    pub async fn lock(&self, conn: &mut AsyncPgConnection) -> Result<bool> {
+        let found: Vec<i64> = self
+            .key_filter()
+            .for_update()
+            .skip_locked()
+            .select(d::kafka_offset)
+            .load(conn)
+            .await
+            .map_err(Error::from)?;
+        Ok(!found.is_empty())
+    }
+
+    /// Removes this parked event (applied or dead-lettered).
+    pub async fn remove(&self, conn: &mut AsyncPgConnection) -> Result<()> {
+        diesel::delete(self.key_filter())
+            .execute(conn)
+            .await
+            .map_err(Error::from)?;
+        Ok(())
+    }
+
+    /// Records one more try of this parked event.
+    pub async fn tried(&self, conn: &mut AsyncPgConnection) -> Result<()> {
+        diesel::update(self.key_filter())
+            .set((
+                d::attempts.eq(d::attempts + 1),
+                d::last_attempt.eq(diesel::dsl::now),
+            ))
+            .execute(conn)
+            .await
+            .map_err(Error::from)?;
+        Ok(())
+    }
+
+    /// How many events are parked.
+    pub async fn count(conn: &mut AsyncPgConnection) -> Result<i64> {
+        d::table
+            .count()
+            .load(conn)
+            .await
+            .map_err(Error::from)
+            .map(|mut counts: Vec<i64>| counts.pop().unwrap_or(0))
+    }
+
+    /// This event's row, by its key.
+    fn key_filter(&self) -> ByKey {
+        d::table
+            .filter(d::topic.eq(self.topic.clone()))
+            .filter(d::kafka_partition.eq(self.kafka_partition))
+            .filter(d::kafka_offset.eq(self.kafka_offset))
+    }
+}

@@ -1,0 +1,98 @@
+//! The dead-letter producer: poison messages to `<topic>.dlq`, original
+//! bytes and headers, plus headers naming the error and where it came from.
+
+use std::time::Duration;
+
+use futures_util::future::try_join_all;
+use rdkafka::{
+    message::{Header, OwnedHeaders},
+    producer::{FutureProducer, FutureRecord},
+    ClientConfig,
+};
+
+use crate::{envelope::dlq_topic, error::AdapterError, message::Consumed};
+
+/// How long one dead-letter delivery may take before it counts as failed.
+const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One message to dead-letter, with why.
+#[derive(Debug, Clone)]
+pub struct DeadLetter<'a> {
+    /// The original message.
+    pub message: &'a Consumed,
+    /// Short stable reason, e.g. `invalid_payload`.
+    pub reason: &'a str,
+    /// The full error.
+    pub error: &'a str,
+    /// The event type, when known.
+    pub event_type: Option<&'a str>,
+}
+
+/// Sends dead letters with `acks=all` and waits for each delivery.
+#[derive(Clone)]
+pub struct DeadLetters {
+    producer: FutureProducer,
+}
+
+impl DeadLetters {
+    /// A producer on `brokers` with the pass-through librdkafka `properties`.
+    pub fn new(brokers: &str, properties: &[(String, String)]) -> Result<Self, AdapterError> {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", brokers)
+            .set("acks", "all")
+            .set("message.timeout.ms", "10000")
+            .set("linger.ms", "0");
+        for (name, value) in properties {
+            config.set(name, value);
+        }
+        let producer = config
+            .create()
+            .map_err(|err| AdapterError::kafka("creating the dead-letter producer", err))?;
+        Ok(Self { producer })
+    }
+
+    /// Sends every letter and waits until the broker has them all; any failure fails the call.
+    pub async fn send_all(&self, letters: &[DeadLetter<'_>]) -> Result<(), String> {
+        try_join_all(letters.iter().map(|letter| self.send(letter))).await?;
+        Ok(())
+    }
+
+    async fn send(&self, letter: &DeadLetter<'_>) -> Result<(), String> {
+        let message = letter.message;
+        let topic = dlq_topic(&message.topic);
+        let mut headers = OwnedHeaders::new_with_capacity(message.headers.len() + 6);
+        for (key, value) in &message.headers {
+            headers = headers.insert(Header {
+                key,
+                value: value.as_deref(),
+            });
+        }
+        let partition = message.partition.to_string();
+        let offset = message.offset.to_string();
+        for (key, value) in [
+            ("dlq.reason", letter.reason),
+            ("dlq.error", letter.error),
+            ("dlq.topic", message.topic.as_str()),
+            ("dlq.partition", &partition),
+            ("dlq.offset", &offset),
+            ("dlq.event_type", letter.event_type.unwrap_or("")),
+        ] {
+            headers = headers.insert(Header {
+                key,
+                value: Some(value.as_bytes()),
+            });
+        }
+        let mut record = FutureRecord::<[u8], [u8]>::to(&topic)
+            .payload(&message.payload)
+            .headers(headers);
+        if let Some(key) = &message.key {
+            record = record.key(key);
+        }
+        self.producer
+            .send(record, DELIVERY_TIMEOUT)
+            .await
+            .map(|_| ())
+            .map_err(|(err, _)| format!("dead-lettering to {topic}: {err}"))
+    }
+}

@@ -1,0 +1,228 @@
+//! What `/health` reports, kept up to date by the consumer loop and
+//! librdkafka's statistics, and the HTTP routes that serve it and `/metrics`.
+
+use std::{
+    collections::BTreeMap,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex,
+    },
+    time::Duration,
+};
+
+use axum::{extract::State, http::StatusCode, response::IntoResponse, routing::get, Json, Router};
+use bridge_models::Db;
+use metrics_exporter_prometheus::PrometheusHandle;
+use rdkafka::Statistics;
+use serde::Serialize;
+
+/// How long `/health` waits for the database to answer.
+const DB_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// One assigned partition's position, from librdkafka's statistics.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PartitionLag {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: i32,
+    /// The committed offset (-1 when none yet).
+    pub committed_offset: i64,
+    /// The partition's end (high watermark).
+    pub high_watermark: i64,
+    /// Messages behind the end; -1 while unknown.
+    pub lag: i64,
+}
+
+/// The adapter's state, shared by the consumer loop and the HTTP server.
+#[derive(Debug, Default)]
+pub struct Health {
+    circuit_open: AtomicBool,
+    broker_up: AtomicBool,
+    partitions: Mutex<BTreeMap<(String, i32), PartitionLag>>,
+    last_db_error: Mutex<Option<String>>,
+}
+
+impl Health {
+    /// Records whether the circuit breaker is open.
+    pub fn set_circuit_open(&self, open: bool) {
+        self.circuit_open.store(open, Ordering::Relaxed);
+        metrics::gauge!(crate::metrics::CIRCUIT_OPEN).set(if open { 1.0 } else { 0.0 });
+    }
+
+    /// Whether the circuit breaker is open.
+    pub fn circuit_open(&self) -> bool {
+        self.circuit_open.load(Ordering::Relaxed)
+    }
+
+    /// Records the latest database error, or that the database answered.
+    pub fn set_db_error(&self, error: Option<String>) {
+        *self.last_db_error.lock().unwrap_or_else(|p| p.into_inner()) = error;
+    }
+
+    /// Takes in librdkafka's periodic statistics: broker state and partition lag.
+    pub fn record_statistics(&self, stats: &Statistics) {
+        let up = stats
+            .brokers
+            .values()
+            .any(|broker| broker.nodeid >= 0 && broker.state == "UP");
+        self.broker_up.store(up, Ordering::Relaxed);
+        let mut partitions = BTreeMap::new();
+        for (topic, topic_stats) in &stats.topics {
+            for (&partition, p) in &topic_stats.partitions {
+                if partition < 0 || !p.desired {
+                    continue;
+                }
+                let lag = PartitionLag {
+                    topic: topic.clone(),
+                    partition,
+                    committed_offset: p.committed_offset,
+                    high_watermark: p.hi_offset,
+                    lag: p.consumer_lag,
+                };
+                metrics::gauge!(crate::metrics::LAG, "topic" => topic.clone(), "partition" => partition.to_string())
+                    .set(lag.lag.max(0) as f64);
+                partitions.insert((topic.clone(), partition), lag);
+            }
+        }
+        *self.partitions.lock().unwrap_or_else(|p| p.into_inner()) = partitions;
+    }
+
+    fn partitions(&self) -> Vec<PartitionLag> {
+        self.partitions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+}
+
+/// The `/health` document.
+#[derive(Debug, Serialize)]
+pub struct HealthReport {
+    /// `healthy` or `unhealthy`.
+    pub status: &'static str,
+    /// Whether the database answered `SELECT 1`, and the error if not.
+    pub database: ComponentReport,
+    /// The pool's connections.
+    pub pool: PoolReport,
+    /// Whether a Kafka broker connection is up.
+    pub broker: ComponentReport,
+    /// `closed` (writing) or `open` (database unavailable, partitions paused).
+    pub circuit_breaker: &'static str,
+    /// Each assigned partition's committed offset, end and lag.
+    pub partitions: Vec<PartitionLag>,
+}
+
+/// Whether one dependency is usable.
+#[derive(Debug, Serialize)]
+pub struct ComponentReport {
+    /// True when usable.
+    pub ok: bool,
+    /// Why not, when not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The pool's connections.
+#[derive(Debug, Serialize)]
+pub struct PoolReport {
+    /// Connections held.
+    pub connections: u32,
+    /// Connections idle.
+    pub idle: u32,
+    /// Connections checked out.
+    pub in_use: u32,
+    /// Most connections allowed.
+    pub max: u32,
+}
+
+/// What the HTTP handlers share.
+#[derive(Clone)]
+pub struct HttpState {
+    /// The adapter's state.
+    pub health: Arc<Health>,
+    /// The database, probed by `/health`.
+    pub db: Db,
+    /// The Prometheus recorder, when installed.
+    pub metrics: Option<PrometheusHandle>,
+}
+
+/// The routes: `/health` and `/metrics`.
+pub fn router(state: HttpState) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(render_metrics))
+        .with_state(state)
+}
+
+async fn health(State(state): State<HttpState>) -> impl IntoResponse {
+    let database = probe(&state.db).await;
+    let pool = pool_report(&state.db);
+    let broker_up = state.health.broker_up.load(Ordering::Relaxed);
+    let circuit_open = state.health.circuit_open();
+    let healthy = database.is_ok() && broker_up && !circuit_open;
+    let report = HealthReport {
+        status: if healthy { "healthy" } else { "unhealthy" },
+        database: ComponentReport {
+            ok: database.is_ok(),
+            error: database.err(),
+        },
+        pool,
+        broker: ComponentReport {
+            ok: broker_up,
+            error: (!broker_up).then(|| "no broker connection is up".to_owned()),
+        },
+        circuit_breaker: if circuit_open { "open" } else { "closed" },
+        partitions: state.health.partitions(),
+    };
+    let code = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, Json(report))
+}
+
+async fn probe(db: &Db) -> Result<(), String> {
+    let attempt = async {
+        let mut conn = db.conn().await.map_err(|err| err.to_string())?;
+        diesel_async::RunQueryDsl::execute(diesel::sql_query("SELECT 1"), &mut *conn)
+            .await
+            .map_err(|err| err.to_string())
+    };
+    match tokio::time::timeout(DB_PROBE_TIMEOUT, attempt).await {
+        Ok(result) => result.map(|_| ()),
+        Err(_) => Err(format!("no answer within {DB_PROBE_TIMEOUT:?}")),
+    }
+}
+
+fn pool_report(db: &Db) -> PoolReport {
+    let state = db.pool_state();
+    let in_use = state.connections.saturating_sub(state.idle_connections);
+    metrics::gauge!(crate::metrics::POOL_SIZE).set(state.connections);
+    metrics::gauge!(crate::metrics::POOL_IN_USE).set(in_use);
+    PoolReport {
+        connections: state.connections,
+        idle: state.idle_connections,
+        in_use,
+        max: db.config().max_connections,
+    }
+}
+
+async fn render_metrics(State(state): State<HttpState>) -> impl IntoResponse {
+    pool_report(&state.db);
+    let body = state
+        .metrics
+        .as_ref()
+        .map(PrometheusHandle::render)
+        .unwrap_or_default();
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        body,
+    )
+}

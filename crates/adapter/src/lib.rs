@@ -1,0 +1,136 @@
+#![doc = include_str!("../README.md")]
+
+pub mod apply;
+pub mod breaker;
+pub mod config;
+pub mod consumer;
+pub mod context;
+pub mod deferred;
+pub mod dlq;
+pub mod envelope;
+pub mod error;
+pub mod event;
+pub mod health;
+pub mod message;
+pub mod metrics;
+pub mod sweep;
+
+use std::{future::Future, sync::Arc, time::Duration};
+
+use bridge_models::Db;
+use metrics_exporter_prometheus::PrometheusHandle;
+use rdkafka::{
+    consumer::{Consumer, StreamConsumer},
+    ClientConfig,
+};
+use tokio::sync::watch;
+
+pub use config::Config;
+pub use envelope::{Envelope, EventType};
+pub use error::AdapterError;
+
+/// Runs the adapter until `shutdown` completes: consumes every event topic
+/// under the prefix, serves `/health` and `/metrics`, sweeps parked events.
+///
+/// On shutdown the in-flight batch is finished and committed (or, while the
+/// database is down, abandoned uncommitted), then the consumer leaves the group.
+pub async fn run(
+    config: Config,
+    metrics: Option<PrometheusHandle>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), AdapterError> {
+    let health = Arc::new(health::Health::default());
+    health.set_circuit_open(false);
+    let db = Db::connect_lazy(config.db_config()?)?;
+    let properties = config.kafka_properties();
+    let consumer = consumer(&config, &properties, health.clone())?;
+    let letters = dlq::DeadLetters::new(&config.brokers, &properties)?;
+
+    let listener = tokio::net::TcpListener::bind(config.http_addr)
+        .await
+        .map_err(|source| AdapterError::Http {
+            addr: config.http_addr,
+            source,
+        })?;
+    let (stop, stopped) = watch::channel(false);
+    let mut http_stopped = stopped.clone();
+    let router = health::router(health::HttpState {
+        health: health.clone(),
+        db: db.clone(),
+        metrics,
+    });
+    let http = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = http_stopped.wait_for(|stop| *stop).await;
+            })
+            .await
+    });
+    let sweep = tokio::spawn(sweep::run(
+        db.clone(),
+        letters.clone(),
+        health.clone(),
+        Duration::from_millis(config.deferred_retry_ms.max(1)),
+        Duration::from_secs(config.deferred_max_wait_secs),
+        stopped.clone(),
+    ));
+    tracing::info!(
+        brokers = %config.brokers,
+        group = %config.group_id,
+        prefix = %config.topic_prefix,
+        http = %config.http_addr,
+        "bridge-adapter started"
+    );
+
+    let looped = consumer::Loop {
+        consumer,
+        db,
+        letters,
+        health,
+        config,
+    };
+    let signal = async {
+        shutdown.await;
+        tracing::info!("shutdown requested: finishing the in-flight batch");
+        let _ = stop.send(true);
+    };
+    tokio::join!(looped.run(stopped), signal);
+    let _ = sweep.await;
+    let _ = http.await;
+    // Dropping the consumer closes it: librdkafka leaves the group, so the
+    // partitions move to the other adapters at once.
+    drop(looped);
+    tracing::info!("bridge-adapter stopped");
+    Ok(())
+}
+
+/// The consumer, subscribed to every event topic under the prefix.
+fn consumer(
+    config: &Config,
+    properties: &[(String, String)],
+    health: Arc<health::Health>,
+) -> Result<StreamConsumer<context::AdapterContext>, AdapterError> {
+    let mut client = ClientConfig::new();
+    client
+        .set("bootstrap.servers", &config.brokers)
+        .set("group.id", &config.group_id)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("statistics.interval.ms", "1000");
+    for (name, value) in properties {
+        client.set(name, value);
+    }
+    let consumer: StreamConsumer<context::AdapterContext> = client
+        .create_with_context(context::AdapterContext::new(health))
+        .map_err(|err| AdapterError::kafka("creating the consumer", err))?;
+    let topics: Vec<String> = EventType::ALL
+        .iter()
+        .map(|kind| kind.topic(&config.topic_prefix))
+        .collect();
+    let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
+    consumer
+        .subscribe(&topics)
+        .map_err(|err| AdapterError::kafka("subscribing to the event topics", err))?;
+    Ok(consumer)
+}

@@ -1,0 +1,157 @@
+//! The timed sweep of parked events: applies those whose workflow or node
+//! has arrived, dead-letters those that waited too long.
+
+use std::{sync::Arc, time::Duration};
+
+use bridge_models::{Db, Error, Result};
+use chrono::Utc;
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+
+use crate::{
+    apply::{apply_in, poison_reason, Item, Outcome, Source},
+    deferred::DeferredEvent,
+    dlq::{DeadLetter, DeadLetters},
+    event::decode,
+    health::Health,
+    metrics as m,
+};
+
+/// Most parked events looked at per sweep.
+const SWEEP_LIMIT: i64 = 200;
+
+/// What one sweep did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Applied and removed.
+    pub applied: u64,
+    /// Dead-lettered (waited too long, or refused) and removed.
+    pub dead_lettered: u64,
+    /// Still waiting.
+    pub waiting: u64,
+}
+
+/// What became of one parked event inside its transaction.
+enum Step {
+    Applied,
+    Waiting,
+    Skipped,
+    DeadLetter { reason: &'static str, error: String },
+}
+
+/// Sweeps parked events every `every` until `shutdown` fires.
+pub async fn run(
+    db: Db,
+    letters: DeadLetters,
+    health: Arc<Health>,
+    every: Duration,
+    max_wait: Duration,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        if health.circuit_open() {
+            continue;
+        }
+        if let Err(err) = sweep_once(&db, &letters, every, max_wait).await {
+            tracing::warn!(%err, "sweeping parked events failed; retrying at the next tick");
+        }
+    }
+}
+
+/// Tries every parked event not tried within `every`; dead-letters those
+/// first seen more than `max_wait` ago that still wait.
+pub async fn sweep_once(
+    db: &Db,
+    letters: &DeadLetters,
+    every: Duration,
+    max_wait: Duration,
+) -> Result<SweepReport> {
+    let mut conn = db.conn().await?;
+    let now = Utc::now();
+    let tried_before = now - chrono::Duration::from_std(every).unwrap_or_default();
+    let parked = DeferredEvent::take_oldest(&mut conn, tried_before, SWEEP_LIMIT).await?;
+    let mut report = SweepReport::default();
+    let expired_before = now - chrono::Duration::from_std(max_wait).unwrap_or_default();
+    for row in &parked {
+        let expired = row.first_seen < expired_before;
+        let step = match conn
+            .transaction(async |conn| try_parked(conn, row, expired).await)
+            .await
+        {
+            Ok(step) => step,
+            Err(err) if err.is_retryable() => return Err(err),
+            Err(err) => Step::DeadLetter {
+                reason: poison_reason(&err),
+                error: err.to_string(),
+            },
+        };
+        match step {
+            Step::Applied => {
+                report.applied += 1;
+                metrics::counter!(m::DEFERRED_APPLIED).increment(1);
+            }
+            Step::Waiting => report.waiting += 1,
+            Step::Skipped => {}
+            Step::DeadLetter { reason, error } => {
+                let message = row.message();
+                letters
+                    .send_all(&[DeadLetter {
+                        message: &message,
+                        reason,
+                        error: &error,
+                        event_type: Some(&row.event_type),
+                    }])
+                    .await
+                    .map_err(Error::ConnectionLost)
+                    .inspect_err(|err| tracing::warn!(%err, "dead-lettering a parked event"))?;
+                row.remove(&mut conn).await?;
+                report.dead_lettered += 1;
+                metrics::counter!(m::DEAD_LETTERED, "event_type" => row.event_type.clone(), "reason" => reason)
+                    .increment(1);
+                tracing::warn!(topic = %row.topic, partition = row.kafka_partition, offset = row.kafka_offset, reason, %error, "parked event dead-lettered");
+            }
+        }
+    }
+    if let Ok(waiting) = DeferredEvent::count(&mut conn).await {
+        metrics::gauge!(m::DEFERRED_WAITING).set(waiting as f64);
+    }
+    Ok(report)
+}
+
+/// Tries one parked event inside a transaction that holds its row.
+async fn try_parked(
+    conn: &mut AsyncPgConnection,
+    row: &DeferredEvent,
+    expired: bool,
+) -> Result<Step> {
+    if !row.lock(conn).await? {
+        return Ok(Step::Skipped);
+    }
+    let item = Item {
+        message: row.message(),
+        event: decode(&row.payload, None, &row.topic),
+    };
+    let outcome = apply_in(conn, std::slice::from_ref(&item), Source::Parked)
+        .await?
+        .pop();
+    Ok(match outcome {
+        Some(Outcome::Persisted | Outcome::Ignored(_)) => {
+            row.remove(conn).await?;
+            Step::Applied
+        }
+        Some(Outcome::Poison { reason, error }) => Step::DeadLetter { reason, error },
+        Some(Outcome::Deferred(_)) | None if expired => Step::DeadLetter {
+            reason: "dependency_timeout",
+            error: format!("{} (parked since {})", row.reason, row.first_seen),
+        },
+        Some(Outcome::Deferred(_)) | None => {
+            row.tried(conn).await?;
+            Step::Waiting
+        }
+    })
+}

@@ -1,0 +1,107 @@
+//! `/health` and `/metrics` say what the adapter does; SIGTERM commits what was written and leaves the group.
+
+mod support;
+
+use bridge_adapter::EventType;
+use serde_json::Value;
+use support::{Rig, PREFIX};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn health_reports_every_component_and_metrics_count_by_type() {
+    let rig = Rig::new(1).await;
+    let adapter = rig.adapter("adapter", &[]);
+    let events = support::workflow_life(2);
+    rig.produce_all(&events).await;
+    rig.wait_for_count("metadata_stamps", 1).await;
+    let healthy = support::wait_until(support::PATIENCE, || async {
+        matches!(adapter.get("/health"), Some((200, _)))
+    })
+    .await;
+    assert!(
+        healthy,
+        "{:?}\n{}",
+        adapter.get("/health"),
+        adapter.log_text()
+    );
+    let (_, body) = adapter.get("/health").unwrap();
+    let health: Value = serde_json::from_str(&body).expect("JSON health");
+    assert_eq!(health["status"], "healthy");
+    assert_eq!(health["database"]["ok"], true);
+    assert_eq!(health["broker"]["ok"], true);
+    assert_eq!(health["circuit_breaker"], "closed");
+    assert!(health["pool"]["max"].as_u64().unwrap() >= 1);
+    let partitions = health["partitions"].as_array().unwrap();
+    assert_eq!(partitions.len(), 9, "one per event topic: {health}");
+    assert!(partitions
+        .iter()
+        .all(|p| p["lag"].is_i64() && p["topic"].as_str().unwrap().starts_with(PREFIX)));
+
+    let consumed = support::wait_until(support::PATIENCE, || async {
+        support::metric_sum(&adapter, "adapter_events_persisted_total") == events.len() as f64
+    })
+    .await;
+    assert!(consumed);
+    let (code, text) = adapter.get("/metrics").unwrap();
+    assert_eq!(code, 200);
+    for name in [
+        "adapter_events_consumed_total{event_type=\"step-completed\"} 2",
+        "adapter_events_persisted_total{event_type=\"workflow-started\"} 1",
+        "adapter_batch_size_bucket",
+        "adapter_batch_duration_seconds_bucket",
+        "adapter_event_commit_latency_seconds_bucket",
+        "adapter_consumer_lag{",
+        "adapter_db_pool_connections ",
+        "adapter_db_pool_connections_in_use ",
+        "adapter_circuit_breaker_open 0",
+        "# TYPE adapter_events_consumed_total counter",
+    ] {
+        assert!(text.contains(name), "/metrics lacks {name}:\n{text}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_commits_what_was_written_and_leaves_the_group() {
+    let rig = Rig::new(2).await;
+    let workflows = 200;
+    let events: Vec<Value> = (0..workflows)
+        .flat_map(|_| support::workflow_life(3))
+        .collect();
+    rig.produce_all(&events).await;
+    let mut first = rig.adapter("first", &["--batch-size", "20"]);
+    let moving = support::wait_until(support::PATIENCE, || async {
+        rig.count("workflow_steps").await >= 90
+    })
+    .await;
+    assert!(moving, "{}", rig.all_logs());
+    let status = first.terminate();
+    assert!(
+        status.success(),
+        "exit status {status}\n{}",
+        first.log_text()
+    );
+    assert!(first.log_text().contains("bridge-adapter stopped"));
+    // Committed offsets account for exactly what was written: steps stored
+    // or parked, nothing written uncommitted, nothing committed unwritten.
+    let steps_topic = EventType::StepCompleted.topic(PREFIX);
+    let committed: i64 = rig
+        .committed("database_adapter_consumers", &steps_topic, 2)
+        .iter()
+        .map(|&offset| offset.max(0))
+        .sum();
+    let parked = support::lines(&rig.db, "SELECT count(*)::text AS line FROM adapter_deferred_events WHERE event_type = 'step-completed'").await;
+    let written = rig.count("workflow_steps").await + parked[0].parse::<i64>().unwrap();
+    assert_eq!(
+        committed, written,
+        "committed step offsets against steps written"
+    );
+    let _second = rig.adapter("second", &["--batch-size", "20"]);
+    rig.wait_for_count("workflow_steps", 3 * workflows).await;
+    rig.wait_for_count("metadata_stamps", workflows).await;
+    let drained = support::wait_until(support::PATIENCE, || async {
+        rig.count("adapter_deferred_events").await == 0
+    })
+    .await;
+    assert!(drained);
+    assert_eq!(rig.count("workflow_steps").await, 3 * workflows);
+    assert_eq!(rig.count("workflow_executions").await, workflows);
+}

@@ -1,0 +1,520 @@
+//! Shared rig of the adapter's broker tests: a private tansu broker with
+//! every event topic, a private migrated database, a producer, and the real
+//! `bridge-adapter` binary run as child processes.
+#![allow(dead_code)]
+
+use std::{
+    future::Future,
+    net::TcpListener,
+    path::PathBuf,
+    process::{Child, Command, ExitStatus, Stdio},
+    time::{Duration, Instant},
+};
+
+use bridge_adapter::EventType;
+use bridge_models::Db;
+use bridge_testkit::{PrivateBroker, TestDatabase};
+use diesel::{sql_types::BigInt, QueryableByName};
+use diesel_async::RunQueryDsl;
+use rdkafka::{
+    consumer::{BaseConsumer, Consumer},
+    message::{Header, Headers, Message, OwnedHeaders, OwnedMessage},
+    producer::{FutureProducer, FutureRecord},
+    ClientConfig, Offset, TopicPartitionList,
+};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+/// The topic prefix every test uses (each has a broker of its own).
+pub const PREFIX: &str = "it.omninode_bridge.onex.evt";
+
+/// How long a test waits for rows to appear.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+/// Broker, database and producer of one test.
+pub struct Rig {
+    /// The broker.
+    pub broker: PrivateBroker,
+    /// The database the adapters write to.
+    pub database: TestDatabase,
+    /// A pool on it, for assertions.
+    pub db: Db,
+    producer: FutureProducer,
+    /// Where adapter logs go.
+    pub logs: tempfile::TempDir,
+}
+
+impl Rig {
+    /// A broker with every event topic (`partitions` each, one for the
+    /// dead-letter topics) and a migrated database.
+    pub async fn new(partitions: u32) -> Self {
+        let broker = PrivateBroker::start();
+        for &kind in EventType::ALL {
+            broker.create_topic(&kind.topic(PREFIX), partitions);
+            broker.create_topic(&format!("{}.dlq", kind.topic(PREFIX)), 1);
+        }
+        let database = TestDatabase::migrated();
+        let db = database.db().await.expect("the test database answers");
+        let producer = ClientConfig::new()
+            .set("bootstrap.servers", broker.bootstrap_servers())
+            .set("acks", "all")
+            .set("linger.ms", "1")
+            .create()
+            .expect("a producer");
+        Self {
+            broker,
+            database,
+            db,
+            producer,
+            logs: tempfile::tempdir().expect("a log directory"),
+        }
+    }
+
+    /// An adapter process on this rig's broker and database, started with `args` added.
+    pub fn adapter(&self, name: &str, args: &[&str]) -> Adapter {
+        self.adapter_on(self.database.url(), name, args)
+    }
+
+    /// An adapter process writing to `database_url`.
+    pub fn adapter_on(&self, database_url: &str, name: &str, args: &[&str]) -> Adapter {
+        let port = free_port();
+        let log = self.logs.path().join(format!("{name}.log"));
+        let file = std::fs::File::create(&log).expect("an adapter log");
+        let child = Command::new(env!("CARGO_BIN_EXE_bridge-adapter"))
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("DATABASE_URL", database_url)
+            .env("RUST_LOG", "info,librdkafka=warn")
+            .args(["--brokers", &self.broker.bootstrap_servers()])
+            .args(["--topic-prefix", PREFIX])
+            .args(["--http-addr", &format!("127.0.0.1:{port}")])
+            .args(["--batch-size", "50", "--linger-ms", "20"])
+            .args([
+                "--deferred-retry-ms",
+                "200",
+                "--retry-initial-ms",
+                "100",
+                "--retry-max-ms",
+                "500",
+            ])
+            .args([
+                "-X",
+                "session.timeout.ms=6000",
+                "-X",
+                "heartbeat.interval.ms=500",
+            ])
+            .args(["-X", "topic.metadata.refresh.interval.ms=2000"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().expect("a log handle"))
+            .stderr(file)
+            .spawn()
+            .expect("starting bridge-adapter");
+        Adapter {
+            child,
+            port,
+            log,
+            name: name.to_owned(),
+        }
+    }
+
+    /// Produces `event` to its event type's topic, keyed by its partition key, and waits for the ack.
+    pub async fn produce(&self, event: &Value) {
+        let kind: EventType = event["event_type"].as_str().unwrap().parse().unwrap();
+        let key = event["partition_key"].as_str().unwrap_or("").to_owned();
+        self.produce_raw(&kind.topic(PREFIX), &key, event.to_string().as_bytes(), &[])
+            .await;
+    }
+
+    /// Produces `events` concurrently, each acknowledged.
+    pub async fn produce_all(&self, events: &[Value]) {
+        for chunk in events.chunks(500) {
+            futures_util::future::join_all(chunk.iter().map(|event| self.produce(event))).await;
+        }
+    }
+
+    /// Produces raw bytes with headers.
+    pub async fn produce_raw(
+        &self,
+        topic: &str,
+        key: &str,
+        value: &[u8],
+        headers: &[(&str, &str)],
+    ) {
+        let mut owned = OwnedHeaders::new();
+        for (name, value) in headers {
+            owned = owned.insert(Header {
+                key: name,
+                value: Some(*value),
+            });
+        }
+        let record = FutureRecord::to(topic)
+            .key(key)
+            .payload(value)
+            .headers(owned);
+        self.producer
+            .send(record, Duration::from_secs(30))
+            .await
+            .unwrap_or_else(|(err, _)| panic!("producing to {topic}: {err}"));
+    }
+
+    /// Rows in `table`.
+    pub async fn count(&self, table: &str) -> i64 {
+        count_in(&self.db, table).await
+    }
+
+    /// Waits until `table` holds `expected` rows; panics with the adapters' logs after `PATIENCE`.
+    pub async fn wait_for_count(&self, table: &str, expected: i64) {
+        let found = wait_until(PATIENCE, || async { self.count(table).await >= expected }).await;
+        assert!(
+            found,
+            "{table} holds {} rows, expected {expected}\n{}",
+            self.count(table).await,
+            self.all_logs()
+        );
+    }
+
+    /// Every adapter log, for failure messages.
+    pub fn all_logs(&self) -> String {
+        let mut text = String::new();
+        for entry in std::fs::read_dir(self.logs.path()).unwrap().flatten() {
+            let body = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            let tail: Vec<&str> = body
+                .lines()
+                .filter(|line| !line.contains("event parked"))
+                .rev()
+                .take(60)
+                .collect();
+            text.push_str(&format!("--- {} ---\n", entry.path().display()));
+            for line in tail.into_iter().rev() {
+                text.push_str(line);
+                text.push('\n');
+            }
+        }
+        text
+    }
+
+    /// Reads every message on `topic` until `expected` arrived or `PATIENCE` passed.
+    pub fn read_topic(&self, topic: &str, expected: usize) -> Vec<OwnedMessage> {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", self.broker.bootstrap_servers())
+            .set("group.id", format!("reader-{}", Uuid::now_v7()))
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
+            .create()
+            .expect("a reader");
+        let mut partitions = TopicPartitionList::new();
+        partitions
+            .add_partition_offset(topic, 0, Offset::Beginning)
+            .unwrap();
+        consumer.assign(&partitions).expect("assigning the reader");
+        let mut messages = Vec::new();
+        let deadline = Instant::now() + PATIENCE;
+        while messages.len() < expected && Instant::now() < deadline {
+            if let Some(Ok(message)) = consumer.poll(Duration::from_millis(200)) {
+                messages.push(message.detach());
+            }
+        }
+        // A little longer, to see any message too many.
+        let settle = Instant::now() + Duration::from_secs(1);
+        while Instant::now() < settle {
+            if let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) {
+                messages.push(message.detach());
+            }
+        }
+        messages
+    }
+
+    /// The committed offsets of `group` on `topic`'s `partitions`.
+    pub fn committed(&self, group: &str, topic: &str, partitions: i32) -> Vec<i64> {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", self.broker.bootstrap_servers())
+            .set("group.id", group)
+            .create()
+            .expect("an offsets reader");
+        let mut list = TopicPartitionList::new();
+        for partition in 0..partitions {
+            list.add_partition(topic, partition);
+        }
+        let committed = consumer
+            .committed_offsets(list, Duration::from_secs(10))
+            .expect("committed offsets");
+        (0..partitions)
+            .map(
+                |p| match committed.find_partition(topic, p).unwrap().offset() {
+                    Offset::Offset(offset) => offset,
+                    _ => -1,
+                },
+            )
+            .collect()
+    }
+}
+
+/// A header's value as text.
+pub fn header(message: &OwnedMessage, name: &str) -> Option<String> {
+    let headers = message.headers()?;
+    headers
+        .iter()
+        .find(|h| h.key == name)
+        .and_then(|h| h.value.map(|v| String::from_utf8_lossy(v).into_owned()))
+}
+
+/// Rows in `table` of `db`.
+pub async fn count_in(db: &Db, table: &str) -> i64 {
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let mut conn = db.conn().await.expect("a connection");
+    let rows: Vec<Count> = diesel::sql_query(format!("SELECT count(*) AS n FROM {table}"))
+        .load(&mut conn)
+        .await
+        .expect("counting rows");
+    rows[0].n
+}
+
+/// Polls `check` every 100 ms until true or `timeout`; whether it became true.
+pub async fn wait_until<F, Fut>(timeout: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    check().await
+}
+
+/// One `bridge-adapter` child process; killed when dropped.
+pub struct Adapter {
+    child: Child,
+    port: u16,
+    /// Its log file.
+    pub log: PathBuf,
+    name: String,
+}
+
+impl Adapter {
+    /// `kill -9`: no chance to commit anything.
+    pub fn kill9(&mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reaping the adapter");
+    }
+
+    /// SIGTERM, then waits for it to exit.
+    pub fn terminate(&mut self) -> ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill -TERM");
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("waiting") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the adapter did not stop after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Whether the process still runs.
+    pub fn running(&mut self) -> bool {
+        self.child.try_wait().expect("waiting").is_none()
+    }
+
+    /// GET `path` on its HTTP server: status and body.
+    pub fn get(&self, path: &str) -> Option<(u16, String)> {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(5)))
+            .build()
+            .into();
+        let mut response = agent
+            .get(&format!("http://127.0.0.1:{}{path}", self.port))
+            .call()
+            .ok()?;
+        let status = response.status().as_u16();
+        Some((status, response.body_mut().read_to_string().ok()?))
+    }
+
+    /// Its log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Adapter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("--- {} log ---\n{}", self.name, self.log_text());
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// An envelope of `kind` for workflow `correlation_id` carrying `payload`, with a fresh event id.
+pub fn event(kind: EventType, correlation_id: Option<Uuid>, key: &str, payload: Value) -> Value {
+    json!({
+        "envelope_version": "1.0",
+        "event_id": Uuid::now_v7(),
+        "event_type": kind.as_str(),
+        "event_version": "1.0",
+        "event_timestamp": chrono::Utc::now(),
+        "source_node_id": "orchestrator-test",
+        "source_service": "omninode-bridge-orchestrator",
+        "source_version": "1.0.0",
+        "source_instance": "test",
+        "correlation_id": correlation_id,
+        "causation_id": null,
+        "environment": "it",
+        "region": null,
+        "partition_key": key,
+        "payload": payload,
+        "metadata": {}
+    })
+}
+
+/// `workflow-started` for `correlation_id`.
+pub fn started(correlation_id: Uuid) -> Value {
+    event(
+        EventType::WorkflowStarted,
+        Some(correlation_id),
+        &correlation_id.to_string(),
+        json!({ "workflow_type": "metadata_stamping", "namespace": "it" }),
+    )
+}
+
+/// `step-completed` number `order` of `correlation_id`.
+pub fn step(correlation_id: Uuid, order: i32) -> Value {
+    event(
+        EventType::StepCompleted,
+        Some(correlation_id),
+        &correlation_id.to_string(),
+        json!({ "step_name": format!("step_{order}"), "step_order": order }),
+    )
+}
+
+/// `state-transition` of workflow `correlation_id` (as an entity).
+pub fn transition(correlation_id: Uuid, to: &str) -> Value {
+    event(
+        EventType::StateTransition,
+        Some(correlation_id),
+        &correlation_id.to_string(),
+        json!({ "entity_id": correlation_id, "entity_type": "workflow_run", "to_state": to, "transition_event": "moved" }),
+    )
+}
+
+/// `stamp-created` of `correlation_id`.
+pub fn stamp(correlation_id: Uuid) -> Value {
+    event(
+        EventType::StampCreated,
+        Some(correlation_id),
+        &correlation_id.to_string(),
+        json!({ "file_hash": format!("{:x}", correlation_id.as_u128()), "stamp_data": {"v": 1}, "namespace": "it" }),
+    )
+}
+
+/// `workflow-completed` of `correlation_id`.
+pub fn completed(correlation_id: Uuid) -> Value {
+    event(
+        EventType::WorkflowCompleted,
+        Some(correlation_id),
+        &correlation_id.to_string(),
+        json!({}),
+    )
+}
+
+/// `workflow-failed` of `correlation_id`.
+pub fn failed(correlation_id: Uuid) -> Value {
+    event(
+        EventType::WorkflowFailed,
+        Some(correlation_id),
+        &correlation_id.to_string(),
+        json!({ "error_message": "late failure" }),
+    )
+}
+
+/// `node-registered` of `node_id`.
+pub fn registered(node_id: &str) -> Value {
+    event(
+        EventType::NodeRegistered,
+        None,
+        node_id,
+        json!({ "node_id": node_id, "node_type": "reducer", "node_version": "v1" }),
+    )
+}
+
+/// `node-heartbeat` of `node_id`.
+pub fn heartbeat(node_id: &str) -> Value {
+    event(
+        EventType::NodeHeartbeat,
+        None,
+        node_id,
+        json!({ "node_id": node_id, "health_status": "HEALTHY" }),
+    )
+}
+
+/// `state-aggregation-completed` adding `workflows` to bridge `bridge_id`.
+pub fn aggregation(bridge_id: Uuid, workflows: i64) -> Value {
+    event(
+        EventType::StateAggregationCompleted,
+        None,
+        &bridge_id.to_string(),
+        json!({ "bridge_id": bridge_id, "namespace": "it", "total_workflows_processed": workflows,
+                "total_items_aggregated": workflows * 10, "current_fsm_state": "idle" }),
+    )
+}
+
+/// A workflow's full life: started, `steps` steps, a transition, a stamp, completed.
+pub fn workflow_life(steps: i32) -> Vec<Value> {
+    let id = Uuid::now_v7();
+    let mut events = vec![started(id)];
+    events.extend((0..steps).map(|order| step(id, order)));
+    events.push(transition(id, "PROCESSING"));
+    events.push(stamp(id));
+    events.push(completed(id));
+    events
+}
+
+/// The `line` column of `sql`'s rows.
+pub async fn lines(db: &Db, sql: &str) -> Vec<String> {
+    #[derive(QueryableByName)]
+    struct Line {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        line: String,
+    }
+    let mut conn = db.conn().await.expect("a connection");
+    let rows: Vec<Line> = diesel::sql_query(sql).load(&mut conn).await.expect(sql);
+    rows.into_iter().map(|row| row.line).collect()
+}
+
+/// The sum over all label sets of metric `name` on `adapter`'s `/metrics`.
+pub fn metric_sum(adapter: &Adapter, name: &str) -> f64 {
+    let Some((_, body)) = adapter.get("/metrics") else {
+        return 0.0;
+    };
+    body.lines()
+        .filter(|line| {
+            line.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}

@@ -1,0 +1,497 @@
+//! Case 8: `bridge-adapter` drains a backlog of the bridge's events, beside
+//! the broker's own rate (a consumer that reads the same backlog and does
+//! nothing) and the database's (the same rows written straight through the
+//! models crate's calls, one transaction per batch); then its
+//! produce-to-committed latency at a steady 1 000 events/s.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex,
+    },
+    time::{Duration, Instant},
+};
+
+use bridge_adapter::{
+    event::{decode, Write},
+    Config, EventType,
+};
+use bridge_models::{
+    BridgeState, Db, FsmTransition, MetadataStamp, NewMetadataStamp, NewWorkflowStep,
+    NodeRegistration, WorkflowExecution, WorkflowStep,
+};
+use bridge_testkit::{PrivateBroker, TestDatabase};
+use clap::Parser;
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use rdkafka::{
+    consumer::{BaseConsumer, Consumer},
+    producer::{FutureProducer, FutureRecord},
+    ClientConfig, Offset, TopicPartitionList,
+};
+use uuid::Uuid;
+
+use super::adapter_events::{Mix, Produced};
+use crate::{
+    measure::quantile,
+    report::{Row, Target, Unit},
+    BenchResult, Context,
+};
+
+/// Topic prefix of the case.
+const PREFIX: &str = "bench.omninode_bridge.onex.evt";
+
+/// Partitions of each event topic.
+const PARTITIONS: i32 = 3;
+
+/// The adapter's consumer group.
+const GROUP: &str = "bench_adapter";
+
+/// Events per transaction, the adapter's default batch size.
+const BATCH: usize = 500;
+
+/// Runs case 8 and returns its rows.
+pub async fn run(ctx: &Context) -> BenchResult<Vec<Row>> {
+    let broker = PrivateBroker::start();
+    for &kind in EventType::ALL {
+        broker.create_topic(&kind.topic(PREFIX), PARTITIONS as u32);
+        broker.create_topic(&format!("{}.dlq", kind.topic(PREFIX)), 1);
+    }
+    let mut mix = Mix::new();
+    let mut backlog = mix.registrations();
+    backlog.extend(mix.take(ctx.scale.adapter_events as usize));
+    let total = backlog.len();
+    let producer = producer(&broker, "5")?;
+    let produce = time(produce_all(&producer, &backlog)).await?;
+
+    let broker_rate = {
+        let servers = broker.bootstrap_servers();
+        let seconds = tokio::task::spawn_blocking(move || read_all(&servers, total)).await??;
+        total as f64 / seconds
+    };
+    let limit_db = TestDatabase::migrated();
+    let db_rate = total as f64 / write_directly(ctx, &limit_db, &backlog).await?;
+
+    let ours_db = TestDatabase::migrated();
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let adapter = tokio::spawn(bridge_adapter::run(
+        adapter_config(&broker, &ours_db),
+        None,
+        {
+            let stop = stop.clone();
+            async move { stop.notified().await }
+        },
+    ));
+    let started = Instant::now();
+    let offsets = CommittedOffsets::new(&broker)?;
+    let pool = Db::connect(ours_db.config()).await?;
+    loop {
+        if offsets.total()? as usize >= total && parked(&pool).await? == 0 {
+            break;
+        }
+        if adapter.is_finished() {
+            return Err("the adapter stopped while draining".into());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let ours_rate = total as f64 / started.elapsed().as_secs_f64();
+    let workflows = count(&pool, "workflow_executions").await?;
+    let steps = count(&pool, "workflow_steps").await?;
+    let transitions = count(&pool, "fsm_transitions").await?;
+    let stamps = count(&pool, "metadata_stamps").await?;
+    if steps != 3 * workflows || stamps != workflows || transitions != 2 * workflows {
+        return Err(format!(
+            "drained rows do not add up: {workflows} workflows, {steps} steps, \
+             {transitions} transitions, {stamps} stamps"
+        )
+        .into());
+    }
+
+    let latencies = steady_latency(&broker, &mut mix, &offsets, ctx.scale.adapter_steady).await;
+    stop.notify_one();
+    adapter.await??;
+    let latencies = latencies?;
+
+    let (limit_name, limit) = if broker_rate <= db_rate {
+        ("broker (consumer doing nothing)", broker_rate)
+    } else {
+        ("database (models calls, no Kafka)", db_rate)
+    };
+    let notes = format!(
+        "{total} events ({workflows} workflows); broker {broker_rate:.0}/s, database {db_rate:.0}/s; \
+         produced at {:.0}/s",
+        total as f64 / produce
+    );
+    Ok(vec![
+        Row::measured(
+            "8 adapter drains the backlog",
+            Unit::EventsPerSec,
+            ours_rate,
+            format!("lower limit: {limit_name}"),
+            limit,
+            Target::MinRatio { ratio: 0.7 },
+        )
+        .with_note(notes),
+        Row::measured(
+            "8 adapter latency at 1 000 events/s",
+            Unit::P99Millis,
+            quantile(&latencies, 0.99),
+            "target",
+            100.0,
+            Target::UnderMillis { millis: 100.0 },
+        )
+        .with_note(format!(
+            "produce call to offset committed, {} events, p50 {:.1} ms, max {:.1} ms",
+            latencies.len(),
+            quantile(&latencies, 0.5),
+            quantile(&latencies, 1.0)
+        )),
+    ])
+}
+
+/// The adapter's settings for this case: defaults but the broker, database, group and prefix.
+fn adapter_config(broker: &PrivateBroker, db: &TestDatabase) -> Config {
+    Config::parse_from([
+        "bridge-adapter",
+        "--brokers",
+        &broker.bootstrap_servers(),
+        "--group-id",
+        GROUP,
+        "--topic-prefix",
+        PREFIX,
+        "--database-url",
+        db.url(),
+        "--http-addr",
+        "127.0.0.1:0",
+        // tansu answers a fetch only when fetch.wait.max.ms (default 500) has
+        // passed, even with data waiting, where Kafka answers at once.
+        "-X",
+        "fetch.wait.max.ms=5",
+    ])
+}
+
+/// A producer; `linger_ms` trades latency for batching.
+fn producer(broker: &PrivateBroker, linger_ms: &str) -> BenchResult<FutureProducer> {
+    Ok(ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap_servers())
+        .set("acks", "all")
+        .set("linger.ms", linger_ms)
+        .set("queue.buffering.max.messages", "1000000")
+        .create()?)
+}
+
+/// Sends one event; where it landed.
+async fn send(producer: &FutureProducer, event: &Produced) -> BenchResult<(String, i32, i64)> {
+    let topic = event.kind.topic(PREFIX);
+    let record = FutureRecord::to(&topic)
+        .key(&event.key)
+        .payload(&event.bytes);
+    let delivery = producer
+        .send(record, Duration::from_secs(60))
+        .await
+        .map_err(|(err, _)| format!("producing to {topic}: {err}"))?;
+    Ok((topic, delivery.partition, delivery.offset))
+}
+
+/// Produces every event, acknowledged.
+async fn produce_all(producer: &FutureProducer, events: &[Produced]) -> BenchResult<()> {
+    for chunk in events.chunks(20_000) {
+        futures_util::future::try_join_all(chunk.iter().map(|event| send(producer, event))).await?;
+    }
+    Ok(())
+}
+
+/// Seconds `work` takes.
+async fn time(work: impl std::future::Future<Output = BenchResult<()>>) -> BenchResult<f64> {
+    let started = Instant::now();
+    work.await?;
+    Ok(started.elapsed().as_secs_f64())
+}
+
+/// The broker's limit: seconds a consumer of a fresh group takes to read
+/// `total` messages of every event topic, doing nothing with them.
+fn read_all(servers: &str, total: usize) -> BenchResult<f64> {
+    let started = Instant::now();
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", servers)
+        .set("group.id", format!("bench_reader_{}", Uuid::now_v7()))
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .create()?;
+    let topics: Vec<String> = EventType::ALL.iter().map(|k| k.topic(PREFIX)).collect();
+    consumer.subscribe(&topics.iter().map(String::as_str).collect::<Vec<_>>())?;
+    let mut read = 0;
+    let deadline = Instant::now() + Duration::from_secs(3_600);
+    while read < total {
+        if Instant::now() > deadline {
+            return Err(format!("read {read} of {total} messages").into());
+        }
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(_)) => read += 1,
+            Some(Err(err)) => return Err(err.into()),
+            None => {}
+        }
+    }
+    Ok(started.elapsed().as_secs_f64())
+}
+
+/// The database's limit: seconds to write the backlog's rows through the
+/// models crate, `BATCH` events per transaction in production order, grouped
+/// by kind as the adapter groups them (steps and transitions one statement
+/// each), without Kafka.
+async fn write_directly(ctx: &Context, db: &TestDatabase, events: &[Produced]) -> BenchResult<f64> {
+    let writes: Vec<Write> = events
+        .iter()
+        .map(|event| {
+            decode(&event.bytes, Some(event.kind), &event.kind.topic(PREFIX)).map(|e| e.write)
+        })
+        .collect::<Result<_, _>>()?;
+    let workflow_ids: HashMap<Uuid, Uuid> = writes
+        .iter()
+        .filter_map(|write| match write {
+            Write::CreateWorkflow(new) => Some((new.correlation_id, new.id?)),
+            _ => None,
+        })
+        .collect();
+    let pool = ctx.pool(db).await?;
+    let mut conn = pool.conn().await?;
+    let started = Instant::now();
+    for chunk in writes.chunks(BATCH) {
+        let ids = &workflow_ids;
+        conn.transaction(async |conn| write_chunk(conn, chunk, ids).await)
+            .await?;
+    }
+    Ok(started.elapsed().as_secs_f64())
+}
+
+/// One batch's rows, kind by kind.
+async fn write_chunk(
+    conn: &mut AsyncPgConnection,
+    chunk: &[Write],
+    workflow_ids: &HashMap<Uuid, Uuid>,
+) -> bridge_models::Result<()> {
+    let mut steps = Vec::new();
+    let mut transitions = Vec::new();
+    for write in chunk {
+        match write {
+            Write::CreateWorkflow(new) => {
+                WorkflowExecution::create(conn, new).await?;
+            }
+            Write::RegisterNode(node) => {
+                NodeRegistration::register(conn, node).await?;
+            }
+            Write::AppendStep {
+                correlation_id,
+                id,
+                step,
+            } => steps.push(NewWorkflowStep {
+                id: Some(*id),
+                workflow_id: workflow_ids[correlation_id],
+                step_name: step.step_name.clone(),
+                step_order: step.step_order,
+                status: step.status,
+                execution_time_ms: step.execution_time_ms,
+                step_data: step.step_data.clone(),
+                error_message: step.error_message.clone(),
+            }),
+            Write::RecordTransition(new) => transitions.push(new.clone()),
+            _ => {}
+        }
+    }
+    WorkflowStep::ingest_many(conn, &steps).await?;
+    FsmTransition::ingest_many(conn, &transitions).await?;
+    for write in chunk {
+        match write {
+            Write::ApplyDelta(delta) => {
+                BridgeState::apply_delta(conn, delta).await?;
+            }
+            Write::Heartbeat { node_id, beat } => {
+                NodeRegistration::heartbeat(conn, node_id, beat).await?;
+            }
+            Write::RecordStamp {
+                correlation_id,
+                id,
+                stamp,
+            } => {
+                let new = NewMetadataStamp {
+                    id: Some(*id),
+                    workflow_id: correlation_id.map(|c| workflow_ids[&c]),
+                    file_hash: stamp.file_hash.clone(),
+                    stamp_data: stamp.stamp_data.clone(),
+                    namespace: stamp.namespace.clone(),
+                };
+                MetadataStamp::append(conn, &new).await?;
+            }
+            _ => {}
+        }
+    }
+    for write in chunk {
+        if let Write::ChangeState {
+            correlation_id,
+            change,
+        } = write
+        {
+            WorkflowExecution::transition_by_correlation_id(conn, *correlation_id, change).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Reads the adapter group's committed offsets.
+struct CommittedOffsets {
+    consumer: BaseConsumer,
+    partitions: TopicPartitionList,
+}
+
+impl CommittedOffsets {
+    fn new(broker: &PrivateBroker) -> BenchResult<Self> {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", broker.bootstrap_servers())
+            .set("group.id", GROUP)
+            .create()?;
+        let mut partitions = TopicPartitionList::new();
+        for &kind in EventType::ALL {
+            for partition in 0..PARTITIONS {
+                partitions.add_partition(&kind.topic(PREFIX), partition);
+            }
+        }
+        Ok(Self {
+            consumer,
+            partitions,
+        })
+    }
+
+    /// Each partition's committed offset (0 when none).
+    fn each(&self) -> BenchResult<HashMap<(String, i32), i64>> {
+        let committed = self
+            .consumer
+            .committed_offsets(self.partitions.clone(), Duration::from_secs(10))?;
+        Ok(committed
+            .elements()
+            .iter()
+            .map(|e| {
+                let offset = match e.offset() {
+                    Offset::Offset(offset) => offset,
+                    _ => 0,
+                };
+                ((e.topic().to_owned(), e.partition()), offset)
+            })
+            .collect())
+    }
+
+    /// The sum of the committed offsets: messages consumed and committed.
+    fn total(&self) -> BenchResult<i64> {
+        Ok(self.each()?.values().sum())
+    }
+}
+
+/// When the committed offsets were read, and what they were.
+type Observed = (Instant, HashMap<(String, i32), i64>);
+
+/// Produces at 1 000 events/s for `steady` and returns each event's
+/// milliseconds from the produce call to its offset being committed.
+async fn steady_latency(
+    broker: &PrivateBroker,
+    mix: &mut Mix,
+    offsets: &CommittedOffsets,
+    steady: Duration,
+) -> BenchResult<Vec<f64>> {
+    let producer = producer(broker, "0")?;
+    let watching = Arc::new(AtomicBool::new(true));
+    let seen: Arc<Mutex<Vec<Observed>>> = Arc::default();
+    let watcher = {
+        let (watching, seen) = (watching.clone(), seen.clone());
+        let reader = CommittedOffsets::new(broker)?;
+        std::thread::spawn(move || -> BenchResult<()> {
+            while watching.load(Ordering::Relaxed) {
+                let each = reader.each()?;
+                seen.lock()
+                    .expect("not poisoned")
+                    .push((Instant::now(), each));
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            Ok(())
+        })
+    };
+    let mut sends = Vec::new();
+    let mut ticker = tokio::time::interval(Duration::from_millis(10));
+    let mut pending = Vec::new();
+    let until = Instant::now() + steady;
+    while Instant::now() < until {
+        ticker.tick().await;
+        if pending.len() < 10 {
+            pending.extend(mix.take(100));
+        }
+        for event in pending.drain(..10) {
+            let sent_at = Instant::now();
+            let producer = producer.clone();
+            sends.push(tokio::spawn(async move {
+                send(&producer, &event)
+                    .await
+                    .map(|landed| (landed, sent_at))
+            }));
+        }
+    }
+    let mut landed = Vec::with_capacity(sends.len());
+    for send in sends {
+        landed.push(send.await??);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let last = landed
+        .iter()
+        .map(|((t, p, o), _)| ((t.clone(), *p), *o))
+        .fold(
+            HashMap::new(),
+            |mut last: HashMap<(String, i32), i64>, (tp, offset)| {
+                let entry = last.entry(tp).or_insert(offset);
+                *entry = (*entry).max(offset);
+                last
+            },
+        );
+    while Instant::now() < deadline {
+        let each = offsets.each()?;
+        if last
+            .iter()
+            .all(|(tp, offset)| each.get(tp).is_some_and(|c| c > offset))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    watching.store(false, Ordering::Relaxed);
+    watcher
+        .join()
+        .map_err(|_| "the offset watcher panicked")??;
+    let seen = seen.lock().expect("not poisoned");
+    landed
+        .iter()
+        .map(|((topic, partition, offset), sent_at)| {
+            let key = (topic.clone(), *partition);
+            seen.iter()
+                .find(|(at, each)| *at >= *sent_at && each.get(&key).is_some_and(|c| c > offset))
+                .map(|(at, _)| at.duration_since(*sent_at).as_secs_f64() * 1000.0)
+                .ok_or_else(|| format!("{topic}[{partition}]@{offset} was never committed").into())
+        })
+        .collect()
+}
+
+/// Events parked by the adapter, still waiting.
+async fn parked(pool: &Db) -> BenchResult<i64> {
+    count(pool, "adapter_deferred_events").await
+}
+
+/// Rows in `table`.
+async fn count(pool: &Db, table: &str) -> BenchResult<i64> {
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut conn = pool.conn().await?;
+    let rows: Vec<Count> = diesel_async::RunQueryDsl::load(
+        diesel::sql_query(format!("SELECT count(*) AS n FROM {table}")),
+        &mut conn,
+    )
+    .await?;
+    Ok(rows.first().map_or(0, |row| row.n))
+}

@@ -1,0 +1,1 @@
+DROP TABLE adapter_deferred_events;
