@@ -12,6 +12,7 @@ use uuid::Uuid;
 use crate::{
     batch::{self, column, unnest, UnnestInsert},
     error::Result,
+    fresh_insert::insert_fresh,
     insert::{insert_or_stored, keyed, Keyed},
     json::StoredJson,
     outcome::on_conn,
@@ -113,12 +114,13 @@ impl FsmTransition {
     /// Records one transition; re-appending an existing id returns the stored row.
     pub async fn append(conn: &mut AsyncPgConnection, new: &NewFsmTransition) -> Result<Self> {
         new.validate()?;
-        let id = new.id.unwrap_or_else(Uuid::now_v7);
         let created_at = fsm_transitions::created_at.eq(clock_timestamp());
-        on_conn!(
-            conn,
-            insert_or_stored!(conn, fsm_transitions, id, (created_at, new))
-        )
+        on_conn!(conn, {
+            match new.id {
+                Some(id) => insert_or_stored!(conn, fsm_transitions, id, (created_at, new)),
+                None => insert_fresh!(conn, fsm_transitions, (created_at, new)),
+            }
+        })
     }
 
     /// Records many transitions in one statement; returns the stored rows in input order.

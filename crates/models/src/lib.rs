@@ -4,6 +4,7 @@ pub mod batch;
 pub mod bridge_state;
 pub mod config;
 pub mod error;
+mod fresh_insert;
 pub mod fsm_transition;
 mod insert;
 pub mod json;

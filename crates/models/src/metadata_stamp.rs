@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::{
     error::Result,
+    fresh_insert::insert_fresh,
     insert::{insert_or_stored, keyed, Keyed},
     json::StoredJson,
     outcome::on_conn,
@@ -93,8 +94,12 @@ impl MetadataStamp {
     /// Records a stamp; re-appending an existing id returns the stored row.
     pub async fn append(conn: &mut AsyncPgConnection, new: &NewMetadataStamp) -> Result<Self> {
         new.validate()?;
-        let id = new.id.unwrap_or_else(Uuid::now_v7);
-        on_conn!(conn, insert_or_stored!(conn, metadata_stamps, id, new))
+        on_conn!(conn, {
+            match new.id {
+                Some(id) => insert_or_stored!(conn, metadata_stamps, id, new),
+                None => insert_fresh!(conn, metadata_stamps, new),
+            }
+        })
     }
 
     /// The stamp with id `id`.
