@@ -18,7 +18,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection};
 use uuid::Uuid;
 
 use crate::{
-    deferred::{DeferredEvent, WaitsFor},
+    deferred::{DeferredEvent, Parking, WaitsFor},
     envelope::EventType,
     event::{decode, DecodeError, Event, Write},
     message::Consumed,
@@ -287,18 +287,20 @@ pub(crate) async fn apply_in(
         .map(|outcome| outcome.expect("every event kind is applied"))
         .collect();
     if source == Source::Kafka {
-        for (item, outcome) in items.iter().zip(&outcomes) {
-            if let (Outcome::Deferred(waits_for), Ok(event)) = (outcome, &item.event) {
-                DeferredEvent::park(
-                    conn,
-                    &item.message,
-                    event.id,
-                    event.kind.as_str(),
+        let parking: Vec<Parking<'_>> = items
+            .iter()
+            .zip(&outcomes)
+            .filter_map(|(item, outcome)| match (outcome, &item.event) {
+                (Outcome::Deferred(waits_for), Ok(event)) => Some(Parking {
+                    message: &item.message,
+                    event_id: event.id,
+                    event_type: event.kind.as_str(),
                     waits_for,
-                )
-                .await?;
-            }
-        }
+                }),
+                _ => None,
+            })
+            .collect();
+        DeferredEvent::park_many(conn, &parking).await?;
         reapply_unblocked(conn, "workflow", &arrived_workflows).await?;
         reapply_unblocked(conn, "node", &arrived_nodes).await?;
     }
@@ -352,14 +354,14 @@ async fn reapply_unblocked(
                 })
                 .collect();
             let outcomes = apply_parked(conn, &items).await?;
-            let mut applied = 0;
-            for (row, outcome) in parked.iter().zip(&outcomes) {
-                if matches!(outcome, Outcome::Persisted | Outcome::Ignored(_)) {
-                    row.remove(conn).await?;
-                    applied += 1;
-                }
-            }
-            Ok(applied)
+            let applied: Vec<&DeferredEvent> = parked
+                .iter()
+                .zip(&outcomes)
+                .filter(|(_, outcome)| matches!(outcome, Outcome::Persisted | Outcome::Ignored(_)))
+                .map(|(row, _)| row)
+                .collect();
+            DeferredEvent::remove_many(conn, &applied).await?;
+            Ok(applied.len() as u64)
         })
         .await;
     match attempt {

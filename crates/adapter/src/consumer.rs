@@ -165,7 +165,15 @@ impl Loop {
         if !self.dead_letter(&items, &outcomes, shutdown).await {
             return Done::Abandoned;
         }
-        self.commit(&items);
+        // While running, the commit is sent without waiting: its round trip
+        // overlaps the next batch, and a commit lost with a crash only means
+        // a redelivery the idempotent writes absorb. The last one is awaited.
+        let mode = if *shutdown.borrow() {
+            CommitMode::Sync
+        } else {
+            CommitMode::Async
+        };
+        self.commit(&items, mode);
         record(&items, &outcomes, started);
         Done::Committed
     }
@@ -323,8 +331,9 @@ impl Loop {
         }
     }
 
-    /// Commits, per partition, the offset after the batch's last message.
-    fn commit(&self, items: &[Item]) {
+    /// Commits, per partition, the offset after the batch's last message;
+    /// failures of an asynchronous commit are reported by the context.
+    fn commit(&self, items: &[Item], mode: CommitMode) {
         let mut next: BTreeMap<(&str, i32), i64> = BTreeMap::new();
         for item in items {
             let entry = next
@@ -339,8 +348,12 @@ impl Loop {
                 tracing::warn!(%err, topic, partition, "building the offset commit");
             }
         }
-        let committed =
-            tokio::task::block_in_place(|| self.consumer.commit(&offsets, CommitMode::Sync));
+        let committed = match mode {
+            CommitMode::Sync => {
+                tokio::task::block_in_place(|| self.consumer.commit(&offsets, CommitMode::Sync))
+            }
+            CommitMode::Async => self.consumer.commit(&offsets, CommitMode::Async),
+        };
         if let Err(err) = committed {
             metrics::counter!(m::COMMIT_ERRORS).increment(1);
             tracing::warn!(%err, "offset commit failed; the batch will be redelivered and its writes found done");

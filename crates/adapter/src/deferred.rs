@@ -3,7 +3,10 @@
 use bridge_models::{Error, Result};
 use bridge_schema::adapter_deferred_events as d;
 use chrono::{DateTime, Utc};
-use diesel::prelude::*;
+use diesel::{
+    prelude::*,
+    sql_types::{Array, BigInt, Integer, Text},
+};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
@@ -17,6 +20,23 @@ type ByKey = diesel::dsl::Filter<
     >,
     diesel::dsl::Eq<d::kafka_offset, i64>,
 >;
+
+/// Most events one parking statement inserts: 12 bind parameters each,
+/// well under PostgreSQL's 65 535.
+const PARK_CHUNK: usize = 1_000;
+
+/// An event to park: its message, identity and what it waits for.
+#[derive(Debug, Clone, Copy)]
+pub struct Parking<'a> {
+    /// The message as consumed.
+    pub message: &'a Consumed,
+    /// The envelope's event id.
+    pub event_id: Uuid,
+    /// The envelope's event type.
+    pub event_type: &'a str,
+    /// What it waits for.
+    pub waits_for: &'a WaitsFor,
+}
 
 /// What a parked event waits for.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -108,37 +128,43 @@ impl DeferredEvent {
         }
     }
 
-    /// Parks `message` (event `event_id` of `event_type`) until `waits_for`
-    /// arrives; a message parked before (a redelivery) stays as it is.
-    pub async fn park(
-        conn: &mut AsyncPgConnection,
-        message: &Consumed,
-        event_id: Uuid,
-        event_type: &str,
-        waits_for: &WaitsFor,
-    ) -> Result<()> {
-        let (names, values): (Vec<String>, Vec<Option<Vec<u8>>>) =
-            message.headers.iter().cloned().unzip();
-        diesel::insert_into(d::table)
-            .values((
-                d::topic.eq(&message.topic),
-                d::kafka_partition.eq(message.partition),
-                d::kafka_offset.eq(message.offset),
-                d::event_id.eq(event_id),
-                d::event_type.eq(event_type),
-                d::waits_for_kind.eq(waits_for.kind()),
-                d::waits_for_key.eq(waits_for.key()),
-                d::message_key.eq(&message.key),
-                d::payload.eq(&message.payload),
-                d::header_names.eq(names),
-                d::header_values.eq(values),
-                d::reason.eq(waits_for.reason()),
-            ))
-            .on_conflict((d::topic, d::kafka_partition, d::kafka_offset))
-            .do_nothing()
-            .execute(conn)
-            .await
-            .map_err(Error::from)?;
+    /// Parks each event until what it waits for arrives, in one statement
+    /// per thousand; an event parked before (a redelivery) stays as it is.
+    pub async fn park_many(conn: &mut AsyncPgConnection, events: &[Parking<'_>]) -> Result<()> {
+        for chunk in events.chunks(PARK_CHUNK) {
+            let rows: Vec<_> = chunk
+                .iter()
+                .map(|event| {
+                    let message = event.message;
+                    let (names, values): (Vec<&str>, Vec<Option<&[u8]>>) = message
+                        .headers
+                        .iter()
+                        .map(|(name, value)| (name.as_str(), value.as_deref()))
+                        .unzip();
+                    (
+                        d::topic.eq(&message.topic),
+                        d::kafka_partition.eq(message.partition),
+                        d::kafka_offset.eq(message.offset),
+                        d::event_id.eq(event.event_id),
+                        d::event_type.eq(event.event_type),
+                        d::waits_for_kind.eq(event.waits_for.kind()),
+                        d::waits_for_key.eq(event.waits_for.key()),
+                        d::message_key.eq(&message.key),
+                        d::payload.eq(&message.payload),
+                        d::header_names.eq(names),
+                        d::header_values.eq(values),
+                        d::reason.eq(event.waits_for.reason()),
+                    )
+                })
+                .collect();
+            diesel::insert_into(d::table)
+                .values(rows)
+                .on_conflict((d::topic, d::kafka_partition, d::kafka_offset))
+                .do_nothing()
+                .execute(conn)
+                .await
+                .map_err(Error::from)?;
+        }
         Ok(())
     }
 
@@ -199,6 +225,28 @@ impl DeferredEvent {
             .execute(conn)
             .await
             .map_err(Error::from)?;
+        Ok(())
+    }
+
+    /// Removes these parked events (applied), in one statement.
+    pub async fn remove_many(conn: &mut AsyncPgConnection, events: &[&Self]) -> Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let topics: Vec<&str> = events.iter().map(|e| e.topic.as_str()).collect();
+        let partitions: Vec<i32> = events.iter().map(|e| e.kafka_partition).collect();
+        let offsets: Vec<i64> = events.iter().map(|e| e.kafka_offset).collect();
+        diesel::sql_query(
+            "DELETE FROM adapter_deferred_events d USING unnest($1::text[], $2::int4[], $3::int8[]) \
+             AS k(topic, kafka_partition, kafka_offset) WHERE d.topic = k.topic \
+             AND d.kafka_partition = k.kafka_partition AND d.kafka_offset = k.kafka_offset",
+        )
+        .bind::<Array<Text>, _>(topics)
+        .bind::<Array<Integer>, _>(partitions)
+        .bind::<Array<BigInt>, _>(offsets)
+        .execute(conn)
+        .await
+        .map_err(Error::from)?;
         Ok(())
     }
 

@@ -74,9 +74,10 @@ pub async fn run(ctx: &Context) -> BenchResult<Vec<Row>> {
 
     let ours_db = TestDatabase::migrated();
     let stop = Arc::new(tokio::sync::Notify::new());
+    let metrics = bridge_adapter::metrics::install().ok();
     let adapter = tokio::spawn(bridge_adapter::run(
         adapter_config(&broker, &ours_db),
-        None,
+        metrics.clone(),
         {
             let stop = stop.clone();
             async move { stop.notified().await }
@@ -95,6 +96,7 @@ pub async fn run(ctx: &Context) -> BenchResult<Vec<Row>> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let ours_rate = total as f64 / started.elapsed().as_secs_f64();
+    let drained = metrics.as_ref().map(|m| Drained::read(&m.render()));
     let workflows = count(&pool, "workflow_executions").await?;
     let steps = count(&pool, "workflow_steps").await?;
     let transitions = count(&pool, "fsm_transitions").await?;
@@ -119,8 +121,9 @@ pub async fn run(ctx: &Context) -> BenchResult<Vec<Row>> {
     };
     let notes = format!(
         "{total} events ({workflows} workflows); broker {broker_rate:.0}/s, database {db_rate:.0}/s; \
-         produced at {:.0}/s",
-        total as f64 / produce
+         produced at {:.0}/s{}",
+        total as f64 / produce,
+        drained.map_or(String::new(), |d| d.to_string()),
     );
     Ok(vec![
         Row::measured(
@@ -494,4 +497,48 @@ async fn count(pool: &Db, table: &str) -> BenchResult<i64> {
     )
     .await?;
     Ok(rows.first().map_or(0, |row| row.n))
+}
+
+/// What the adapter's metrics say of the drain: how batches went and how
+/// many events arrived before their workflow or node and were parked.
+struct Drained {
+    batches: f64,
+    events: f64,
+    batch_seconds: f64,
+    parked: f64,
+}
+
+impl Drained {
+    /// Reads the figures out of the Prometheus text `/metrics` serves.
+    fn read(text: &str) -> Self {
+        let sum = |name: &str| -> f64 {
+            text.lines()
+                .filter(|line| {
+                    line.strip_prefix(name)
+                        .is_some_and(|rest| rest.starts_with([' ', '{']))
+                })
+                .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum()
+        };
+        Self {
+            batches: sum("adapter_batch_size_count"),
+            events: sum("adapter_batch_size_sum"),
+            batch_seconds: sum("adapter_batch_duration_seconds_sum"),
+            parked: sum(bridge_adapter::metrics::DEFERRED),
+        }
+    }
+}
+
+impl std::fmt::Display for Drained {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let per = |x: f64| if self.batches > 0.0 { x / self.batches } else { 0.0 };
+        write!(
+            f,
+            "; {:.0} batches of {:.0} events on average, {:.1} ms each; {:.0} events parked",
+            self.batches,
+            per(self.events),
+            per(self.batch_seconds) * 1000.0,
+            self.parked
+        )
+    }
 }
