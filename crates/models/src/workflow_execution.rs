@@ -29,6 +29,8 @@ use crate::{
     validate,
 };
 
+mod transition_many;
+
 /// One workflow execution.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Identifiable, Serialize, Deserialize)]
 #[diesel(table_name = workflow_executions, check_for_backend(diesel::pg::Pg))]
@@ -380,9 +382,7 @@ impl WorkflowExecution {
                 .load(conn)
                 .await?
                 .pop()
-                .ok_or_else(|| {
-                    Error::not_found(Self::ENTITY, format!("correlation id {correlation_id}"))
-                })
+                .ok_or_else(|| no_such_correlation_id(correlation_id))
         })
     }
 
@@ -490,22 +490,19 @@ impl WorkflowExecution {
             .pop();
         match recorded {
             Some(recorded)
-                if recorded.entity_id == workflow.id && recorded.to_state == to.as_str() =>
+                if is_redelivery(workflow.id, to, recorded.entity_id, &recorded.to_state) =>
             {
                 Ok((workflow, recorded))
             }
-            Some(recorded) => Err(Error::invalid(
-                "state change id",
-                format!(
-                    "{transition_id} already records another transition (of {} {} to {})",
-                    recorded.entity_type, recorded.entity_id, recorded.to_state
-                ),
-            )),
-            None => Err(Error::IllegalTransition {
-                workflow_id: workflow.id,
-                from: workflow.current_state,
+            other => Err(refusal(
+                workflow.id,
+                workflow.current_state,
+                transition_id,
                 to,
-            }),
+                other
+                    .as_ref()
+                    .map(|r| (r.entity_type.as_str(), r.entity_id, r.to_state.as_str())),
+            )),
         }
     }
 
@@ -559,6 +556,50 @@ impl WorkflowExecution {
                 page
             )
         )
+    }
+}
+
+/// The error for a correlation id no workflow has.
+fn no_such_correlation_id(correlation_id: Uuid) -> Error {
+    Error::not_found(
+        WorkflowExecution::ENTITY,
+        format!("correlation id {correlation_id}"),
+    )
+}
+
+/// Whether a change to `to` that moved nothing was already applied to
+/// workflow `workflow_id`: its id records a transition of that workflow to `to`.
+fn is_redelivery(
+    workflow_id: Uuid,
+    to: WorkflowState,
+    recorded_entity_id: Uuid,
+    recorded_to_state: &str,
+) -> bool {
+    recorded_entity_id == workflow_id && recorded_to_state == to.as_str()
+}
+
+/// Why a change to `to` moved nothing when it is no redelivery: its id
+/// records another transition (`recorded`, as entity type, entity id and
+/// to-state), or the state machine refused the move from `from`.
+fn refusal(
+    workflow_id: Uuid,
+    from: WorkflowState,
+    transition_id: Uuid,
+    to: WorkflowState,
+    recorded: Option<(&str, Uuid, &str)>,
+) -> Error {
+    match recorded {
+        Some((entity_type, entity_id, to_state)) => Error::invalid(
+            "state change id",
+            format!(
+                "{transition_id} already records another transition (of {entity_type} {entity_id} to {to_state})"
+            ),
+        ),
+        None => Error::IllegalTransition {
+            workflow_id,
+            from,
+            to,
+        },
     }
 }
 
