@@ -3,12 +3,14 @@
 use bridge_schema::metadata_stamps;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use diesel::sql_types::{self, Array, Jsonb, Nullable, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
 use crate::{
+    batch::{self, column, unnest, UnnestInsert},
     error::Result,
     fresh_insert::insert_fresh,
     insert::{insert_or_stored, keyed, Keyed},
@@ -88,6 +90,11 @@ impl NewMetadataStamp {
 
 keyed!(MetadataStamp, metadata_stamps, "metadata stamp");
 
+impl UnnestInsert for MetadataStamp {
+    const INSERT_SELECT: &'static str = "INSERT INTO metadata_stamps (id, workflow_id, file_hash, \
+        stamp_data, namespace) SELECT ";
+}
+
 keyset!(MetadataStamp);
 
 impl MetadataStamp {
@@ -100,6 +107,43 @@ impl MetadataStamp {
                 None => insert_fresh!(conn, metadata_stamps, new),
             }
         })
+    }
+
+    /// Records many stamps in one statement; returns the stored rows in input order.
+    ///
+    /// The batch is atomic: a row the database refuses fails it whole. Rows
+    /// come back through `RETURNING`; only ids that already existed
+    /// (a redelivery) are read back.
+    pub async fn append_many(
+        conn: &mut AsyncPgConnection,
+        new: &[NewMetadataStamp],
+    ) -> Result<Vec<Self>> {
+        validate::rows(new, NewMetadataStamp::validate)?;
+        let (ids, all_generated) = batch::ids(new, |row| row.id);
+        on_conn!(
+            conn,
+            batch::append(conn, &ids, all_generated, unnest_arrays(&ids, new)).await
+        )
+    }
+
+    /// Records many stamps in one statement without reading them back; how
+    /// many were new.
+    ///
+    /// For bulk writers that do not need the stored rows: it is
+    /// [`append_many`](Self::append_many) without `RETURNING`, atomic the
+    /// same way. Rows whose id already existed (a redelivery) are skipped and
+    /// not counted.
+    pub async fn ingest_many(
+        conn: &mut AsyncPgConnection,
+        new: &[NewMetadataStamp],
+    ) -> Result<usize> {
+        validate::rows(new, NewMetadataStamp::validate)?;
+        let (ids, all_generated) = batch::ids(new, |row| row.id);
+        on_conn!(
+            conn,
+            batch::ingest::<Self, _>(conn, new.len(), all_generated, unnest_arrays(&ids, new))
+                .await
+        )
     }
 
     /// The stamp with id `id`.
@@ -162,4 +206,15 @@ impl MetadataStamp {
             )
         )
     }
+}
+
+/// The columns of `new`, ids `ids`, as one array bind each, in table order.
+fn unnest_arrays<'a>(ids: &'a [Uuid], new: &'a [NewMetadataStamp]) -> impl batch::Arrays + 'a {
+    (
+        unnest(ids.into_sql::<Array<sql_types::Uuid>>()),
+        unnest(column(new, |row| row.workflow_id).into_sql::<Array<Nullable<sql_types::Uuid>>>()),
+        unnest(column(new, |row| row.file_hash.as_str()).into_sql::<Array<Text>>()),
+        unnest(column(new, |row| &row.stamp_data).into_sql::<Array<Jsonb>>()),
+        unnest(column(new, |row| row.namespace.as_str()).into_sql::<Array<Text>>()),
+    )
 }

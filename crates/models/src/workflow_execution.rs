@@ -17,6 +17,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::{
+    batch::{self, column, unnest, UnnestInsert},
     error::{Error, Result},
     fsm_transition::FsmTransition,
     insert::{insert_or_stored, keyed, Keyed},
@@ -27,6 +28,8 @@ use crate::{
     state::WorkflowState,
     validate,
 };
+
+mod transition_many;
 
 /// One workflow execution.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Identifiable, Serialize, Deserialize)]
@@ -307,6 +310,11 @@ impl<K: WorkflowKey> QueryFragment<Pg> for MoveState<'_, K> {
 
 keyed!(WorkflowExecution, workflow_executions, "workflow execution");
 
+impl UnnestInsert for WorkflowExecution {
+    const INSERT_SELECT: &'static str = "INSERT INTO workflow_executions (id, correlation_id, \
+        workflow_type, current_state, namespace, started_at, metadata) SELECT ";
+}
+
 keyset!(WorkflowExecution);
 
 impl WorkflowExecution {
@@ -318,6 +326,43 @@ impl WorkflowExecution {
         new.validate()?;
         let id = new.id.unwrap_or_else(Uuid::now_v7);
         on_conn!(conn, insert_or_stored!(conn, workflow_executions, id, new))
+    }
+
+    /// Creates many workflows in one statement; returns the stored rows in input order.
+    ///
+    /// The batch is atomic: a row the database refuses (e.g. a correlation id
+    /// already taken under another id) fails it whole. Rows come back through
+    /// `RETURNING`; only ids that already existed (a redelivery) are read back.
+    pub async fn create_many(
+        conn: &mut AsyncPgConnection,
+        new: &[NewWorkflowExecution],
+    ) -> Result<Vec<Self>> {
+        validate::rows(new, NewWorkflowExecution::validate)?;
+        let (ids, all_generated) = batch::ids(new, |row| row.id);
+        on_conn!(
+            conn,
+            batch::append(conn, &ids, all_generated, unnest_arrays(&ids, new)).await
+        )
+    }
+
+    /// Creates many workflows in one statement without reading them back;
+    /// how many were new.
+    ///
+    /// For bulk writers that do not need the stored rows: it is
+    /// [`create_many`](Self::create_many) without `RETURNING`, atomic the
+    /// same way. Rows whose id already existed (a redelivery) are skipped and
+    /// not counted.
+    pub async fn ingest_many(
+        conn: &mut AsyncPgConnection,
+        new: &[NewWorkflowExecution],
+    ) -> Result<usize> {
+        validate::rows(new, NewWorkflowExecution::validate)?;
+        let (ids, all_generated) = batch::ids(new, |row| row.id);
+        on_conn!(
+            conn,
+            batch::ingest::<Self, _>(conn, new.len(), all_generated, unnest_arrays(&ids, new))
+                .await
+        )
     }
 
     /// The workflow with id `id`.
@@ -337,9 +382,7 @@ impl WorkflowExecution {
                 .load(conn)
                 .await?
                 .pop()
-                .ok_or_else(|| {
-                    Error::not_found(Self::ENTITY, format!("correlation id {correlation_id}"))
-                })
+                .ok_or_else(|| no_such_correlation_id(correlation_id))
         })
     }
 
@@ -447,22 +490,19 @@ impl WorkflowExecution {
             .pop();
         match recorded {
             Some(recorded)
-                if recorded.entity_id == workflow.id && recorded.to_state == to.as_str() =>
+                if is_redelivery(workflow.id, to, recorded.entity_id, &recorded.to_state) =>
             {
                 Ok((workflow, recorded))
             }
-            Some(recorded) => Err(Error::invalid(
-                "state change id",
-                format!(
-                    "{transition_id} already records another transition (of {} {} to {})",
-                    recorded.entity_type, recorded.entity_id, recorded.to_state
-                ),
-            )),
-            None => Err(Error::IllegalTransition {
-                workflow_id: workflow.id,
-                from: workflow.current_state,
+            other => Err(refusal(
+                workflow.id,
+                workflow.current_state,
+                transition_id,
                 to,
-            }),
+                other
+                    .as_ref()
+                    .map(|r| (r.entity_type.as_str(), r.entity_id, r.to_state.as_str())),
+            )),
         }
     }
 
@@ -517,4 +557,61 @@ impl WorkflowExecution {
             )
         )
     }
+}
+
+/// The error for a correlation id no workflow has.
+fn no_such_correlation_id(correlation_id: Uuid) -> Error {
+    Error::not_found(
+        WorkflowExecution::ENTITY,
+        format!("correlation id {correlation_id}"),
+    )
+}
+
+/// Whether a change to `to` that moved nothing was already applied to
+/// workflow `workflow_id`: its id records a transition of that workflow to `to`.
+fn is_redelivery(
+    workflow_id: Uuid,
+    to: WorkflowState,
+    recorded_entity_id: Uuid,
+    recorded_to_state: &str,
+) -> bool {
+    recorded_entity_id == workflow_id && recorded_to_state == to.as_str()
+}
+
+/// Why a change to `to` moved nothing when it is no redelivery: its id
+/// records another transition (`recorded`, as entity type, entity id and
+/// to-state), or the state machine refused the move from `from`.
+fn refusal(
+    workflow_id: Uuid,
+    from: WorkflowState,
+    transition_id: Uuid,
+    to: WorkflowState,
+    recorded: Option<(&str, Uuid, &str)>,
+) -> Error {
+    match recorded {
+        Some((entity_type, entity_id, to_state)) => Error::invalid(
+            "state change id",
+            format!(
+                "{transition_id} already records another transition (of {entity_type} {entity_id} to {to_state})"
+            ),
+        ),
+        None => Error::IllegalTransition {
+            workflow_id,
+            from,
+            to,
+        },
+    }
+}
+
+/// The columns of `new`, ids `ids`, as one array bind each, in table order.
+fn unnest_arrays<'a>(ids: &'a [Uuid], new: &'a [NewWorkflowExecution]) -> impl batch::Arrays + 'a {
+    (
+        unnest(ids.into_sql::<Array<sql_types::Uuid>>()),
+        unnest(column(new, |row| row.correlation_id).into_sql::<Array<sql_types::Uuid>>()),
+        unnest(column(new, |row| row.workflow_type.as_str()).into_sql::<Array<Text>>()),
+        unnest(column(new, |row| row.current_state).into_sql::<Array<Text>>()),
+        unnest(column(new, |row| row.namespace.as_str()).into_sql::<Array<Text>>()),
+        unnest(column(new, |row| row.started_at).into_sql::<Array<Timestamptz>>()),
+        unnest(column(new, |row| &row.metadata).into_sql::<Array<Jsonb>>()),
+    )
 }
