@@ -146,13 +146,17 @@ pub(crate) async fn apply_in(
     let mut arrived_workflows = Vec::new();
     let mut arrived_nodes = Vec::new();
 
+    let mut workflows_new = Vec::new();
     for (index, event) in by_kind(EventType::WorkflowStarted) {
         let Write::CreateWorkflow(new) = &event.write else {
             unreachable!()
         };
-        WorkflowExecution::create(conn, new).await?;
+        workflows_new.push(new.clone());
         arrived_workflows.push(new.correlation_id.to_string());
         outcomes[index] = Some(Outcome::Persisted);
+    }
+    if !workflows_new.is_empty() {
+        WorkflowExecution::ingest_many(conn, &workflows_new).await?;
     }
     for (index, event) in by_kind(EventType::NodeRegistered) {
         let Write::RegisterNode(node) = &event.write else {
@@ -231,6 +235,7 @@ pub(crate) async fn apply_in(
         );
     }
 
+    let mut stamps = Vec::new();
     for (index, event) in by_kind(EventType::StampCreated) {
         let Write::RecordStamp {
             correlation_id,
@@ -244,17 +249,21 @@ pub(crate) async fn apply_in(
             outcomes[index] = Some(wait);
             continue;
         }
-        let new = NewMetadataStamp {
+        stamps.push(NewMetadataStamp {
             id: Some(*id),
             workflow_id: correlation_id.map(|c| workflows[&c]),
             file_hash: stamp.file_hash.clone(),
             stamp_data: stamp.stamp_data.clone(),
             namespace: stamp.namespace.clone(),
-        };
-        MetadataStamp::append(conn, &new).await?;
+        });
         outcomes[index] = Some(Outcome::Persisted);
     }
+    if !stamps.is_empty() {
+        MetadataStamp::ingest_many(conn, &stamps).await?;
+    }
 
+    let mut changes = Vec::new();
+    let mut changed = Vec::new();
     for kind in [EventType::WorkflowCompleted, EventType::WorkflowFailed] {
         for (index, event) in by_kind(kind) {
             let Write::ChangeState {
@@ -264,15 +273,21 @@ pub(crate) async fn apply_in(
             else {
                 unreachable!()
             };
-            if let Some(wait) = waits(correlation_id) {
-                outcomes[index] = Some(wait);
-                continue;
+            match waits(correlation_id) {
+                Some(wait) => outcomes[index] = Some(wait),
+                None => {
+                    changes.push((*correlation_id, change.clone()));
+                    changed.push(index);
+                }
             }
-            let moved =
-                WorkflowExecution::transition_by_correlation_id(conn, *correlation_id, change)
-                    .await;
+        }
+    }
+    if !changes.is_empty() {
+        let moved = WorkflowExecution::transition_many_by_correlation_id(conn, &changes).await?;
+        for ((index, (correlation_id, _)), moved) in changed.into_iter().zip(&changes).zip(moved)
+        {
             outcomes[index] = Some(match moved {
-                Ok(_) => Outcome::Persisted,
+                Ok(()) => Outcome::Persisted,
                 Err(Error::IllegalTransition { .. }) => Outcome::Ignored("late_state_change"),
                 Err(Error::NotFound { .. }) => {
                     Outcome::Deferred(WaitsFor::Workflow(*correlation_id))
