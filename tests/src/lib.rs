@@ -7,14 +7,43 @@ pub use bridge_testkit::execute as exec;
 use bridge_testkit::SyncPgConnection;
 use diesel::{
     result::{DatabaseErrorKind, Error},
-    sql_types::Text,
+    sql_types::{BigInt, Text},
     QueryableByName, RunQueryDsl,
 };
+use diesel_async::AsyncPgConnection;
 
 #[derive(QueryableByName)]
 struct Line {
     #[diesel(sql_type = Text)]
     line: String,
+}
+
+#[derive(QueryableByName)]
+struct Number {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// Runs `sql`, which selects one BIGINT column named `n` in one row, and returns it.
+pub async fn number(conn: &mut AsyncPgConnection, sql: &str) -> i64 {
+    diesel_async::RunQueryDsl::load::<Number>(diesel::sql_query(sql), conn)
+        .await
+        .unwrap_or_else(|err| panic!("{sql}: {err}"))
+        .pop()
+        .unwrap_or_else(|| panic!("{sql}: no row"))
+        .n
+}
+
+/// Rows in `table`.
+pub async fn count_rows(conn: &mut AsyncPgConnection, table: &str) -> i64 {
+    number(conn, &format!("SELECT count(*) AS n FROM {table}")).await
+}
+
+/// Runs `sql` on an async connection, which must succeed.
+pub async fn exec_async(conn: &mut AsyncPgConnection, sql: &str) {
+    diesel_async::RunQueryDsl::execute(diesel::sql_query(sql), conn)
+        .await
+        .unwrap_or_else(|err| panic!("{sql}: {err}"));
 }
 
 /// Runs `sql`, which selects one text column named `line`, and returns its values.

@@ -11,8 +11,7 @@ use std::{
 
 use bridge_models::{Db, DbConfig, Error, FsmTransition, NewFsmTransition};
 use bridge_testkit::PrivateCluster;
-use bridge_tests::fixtures::new_transition;
-use diesel::{sql_types::BigInt, QueryableByName};
+use bridge_tests::{count_rows, fixtures::new_transition};
 use diesel_async::RunQueryDsl;
 use uuid::Uuid;
 
@@ -94,12 +93,6 @@ async fn writer(db: Db, task: usize, stop: Arc<AtomicBool>, outcome: Arc<Mutex<O
     }
 }
 
-#[derive(QueryableByName)]
-struct Count {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
-
 /// Runs `fault` against `cluster` while eight writers load it, then checks
 /// that every acknowledged row is stored exactly once and nothing else is.
 async fn under_load(cluster: &Arc<PrivateCluster>, fault: fn(&PrivateCluster)) -> Outcome {
@@ -127,11 +120,7 @@ async fn under_load(cluster: &Arc<PrivateCluster>, fault: fn(&PrivateCluster)) -
 
     // The same pool, never rebuilt, serves again: it recovered by itself.
     let mut conn = db.conn().await.expect("the pool recovered");
-    let stored: i64 = diesel::sql_query("SELECT count(*) AS n FROM fsm_transitions")
-        .load::<Count>(&mut conn)
-        .await
-        .expect("a count")[0]
-        .n;
+    let stored = count_rows(&mut conn, "fsm_transitions").await;
     let ids: Vec<Uuid> = {
         use bridge_schema::fsm_transitions::dsl::*;
         use diesel::QueryDsl;

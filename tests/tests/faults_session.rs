@@ -4,15 +4,8 @@ use std::time::Duration;
 
 use bridge_models::{Error, Result, StateChange, WorkflowExecution, WorkflowState};
 use bridge_testkit::TestDatabase;
-use bridge_tests::fixtures::workflow;
-use diesel::{sql_types::BigInt, QueryableByName};
+use bridge_tests::{fixtures::workflow, number};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-
-#[derive(QueryableByName)]
-struct Count {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_terminated_mid_call_is_connection_lost() -> Result<()> {
@@ -47,15 +40,15 @@ async fn a_session_terminated_mid_call_is_connection_lost() -> Result<()> {
         .await
         .expect("a session");
     let terminated = loop {
-        let ended = diesel::sql_query(format!(
-            "SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity \
-             WHERE datname = '{}' AND wait_event_type = 'Lock'",
-            test_db.name()
-        ))
-        .load::<Count>(&mut admin)
-        .await
-        .expect("terminate")[0]
-            .n;
+        let ended = number(
+            &mut admin,
+            &format!(
+                "SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity \
+                 WHERE datname = '{}' AND wait_event_type = 'Lock'",
+                test_db.name()
+            ),
+        )
+        .await;
         if ended > 0 || call.is_finished() {
             break ended;
         }

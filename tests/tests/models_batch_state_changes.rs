@@ -500,3 +500,49 @@ async fn one_batch_delivered_by_eight_tasks_at_once_is_recorded_once() -> Result
     }
     Ok(())
 }
+
+/// Statements this session keeps prepared whose text starts with `prefix`.
+async fn prepared(conn: &mut AsyncPgConnection, prefix: &str) -> i64 {
+    bridge_tests::number(
+        conn,
+        &format!(
+            "SELECT count(*) AS n FROM pg_prepared_statements WHERE statement LIKE '{prefix}%'"
+        ),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn the_batch_statements_are_planned_with_each_batch_not_cached() -> Result<()> {
+    // A generic plan cached while the tables were small keeps scanning them
+    // whole once they are big; these two run once per adapter batch.
+    let test_db = TestDatabase::migrated();
+    let db = test_db.db().await?;
+    let conn = &mut db.conn().await?;
+    for _ in 0..8 {
+        let created = workflow(conn).await?;
+        let change = StateChange::new(Processing, "start").with_id(Uuid::now_v7());
+        let moved = WorkflowExecution::transition_many_by_correlation_id(
+            conn,
+            &[(created.correlation_id, change)],
+        )
+        .await?;
+        assert!(moved[0].is_ok(), "{moved:?}");
+        let found =
+            WorkflowExecution::ids_by_correlation_ids(conn, &[created.correlation_id]).await?;
+        assert_eq!(found, vec![(created.correlation_id, created.id)]);
+        WorkflowExecution::find(conn, created.id).await?;
+    }
+    // A lookup by id is cached as usual: the probe sees the session's statements.
+    assert!(prepared(conn, "SELECT \"workflow_executions\".\"id\"").await > 0);
+    assert_eq!(prepared(conn, "WITH input AS").await, 0);
+    assert_eq!(
+        prepared(
+            conn,
+            "SELECT \"workflow_executions\".\"correlation_id\", \"workflow_executions\".\"id\""
+        )
+        .await,
+        0
+    );
+    Ok(())
+}

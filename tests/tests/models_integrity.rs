@@ -8,11 +8,11 @@ use bridge_models::{
 };
 use bridge_testkit::TestDatabase;
 use bridge_tests::{
+    count_rows, exec_async,
     fixtures::{new_transition, new_workflow, workflow},
     lines,
 };
-use diesel::{sql_types::BigInt, QueryableByName};
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::AsyncPgConnection;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -21,24 +21,16 @@ fn nested(depth: usize) -> Value {
     (1..depth).fold(json!([]), |inner, _| json!([inner]))
 }
 
-/// Runs `sql`, which must succeed.
-async fn exec(conn: &mut AsyncPgConnection, sql: &str) {
-    diesel::sql_query(sql)
-        .execute(conn)
-        .await
-        .unwrap_or_else(|err| panic!("{sql}: {err}"));
-}
-
 /// Makes every commit that wrote to `table` fail, as a deferred constraint
 /// trigger does: the statement succeeds, the commit does not.
 async fn fail_commits_of(conn: &mut AsyncPgConnection, table: &str) {
-    exec(
+    exec_async(
         conn,
         "CREATE OR REPLACE FUNCTION fail_at_commit() RETURNS trigger LANGUAGE plpgsql \
          AS $$ BEGIN RAISE EXCEPTION 'refused at commit'; END $$",
     )
     .await;
-    exec(
+    exec_async(
         conn,
         &format!(
             "CREATE CONSTRAINT TRIGGER fail_at_commit AFTER INSERT OR UPDATE ON {table} \
@@ -46,20 +38,6 @@ async fn fail_commits_of(conn: &mut AsyncPgConnection, table: &str) {
         ),
     )
     .await;
-}
-
-#[derive(QueryableByName)]
-struct Count {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
-
-async fn count(conn: &mut AsyncPgConnection, table: &str) -> i64 {
-    diesel::sql_query(format!("SELECT count(*) AS n FROM {table}"))
-        .load::<Count>(conn)
-        .await
-        .unwrap()[0]
-        .n
 }
 
 fn assert_not_ok<T: std::fmt::Debug>(result: Result<T>, what: &str) {
@@ -89,8 +67,8 @@ async fn a_single_row_write_whose_commit_fails_is_an_error_and_stores_nothing() 
         fail_commits_of(conn, table).await;
     }
     let before = (
-        count(conn, "workflow_executions").await,
-        count(conn, "fsm_transitions").await,
+        count_rows(conn, "workflow_executions").await,
+        count_rows(conn, "fsm_transitions").await,
     );
 
     assert_not_ok(
@@ -131,8 +109,8 @@ async fn a_single_row_write_whose_commit_fails_is_an_error_and_stores_nothing() 
     assert_not_ok(BridgeState::apply_delta(conn, &delta).await, "delta");
 
     let after = (
-        count(conn, "workflow_executions").await,
-        count(conn, "fsm_transitions").await,
+        count_rows(conn, "workflow_executions").await,
+        count_rows(conn, "fsm_transitions").await,
     );
     assert_eq!(after, before);
     for table in [
@@ -142,7 +120,7 @@ async fn a_single_row_write_whose_commit_fails_is_an_error_and_stores_nothing() 
         "bridge_states",
         "bridge_state_deltas",
     ] {
-        assert_eq!(count(conn, table).await, 0, "{table}");
+        assert_eq!(count_rows(conn, table).await, 0, "{table}");
     }
     assert_eq!(
         WorkflowExecution::find(conn, parent.id)
@@ -214,7 +192,7 @@ async fn json_stored_deeper_by_another_writer_still_reads_and_lists() -> Result<
     let entity = Uuid::new_v4();
     let ok = FsmTransition::append(conn, &new_transition(entity, 0)).await?;
     let depth = 1_000;
-    exec(
+    exec_async(
         conn,
         &format!(
             "INSERT INTO fsm_transitions (id, entity_id, entity_type, to_state, transition_event, transition_data) \
@@ -241,7 +219,7 @@ async fn json_deeper_than_reads_decode_is_an_unexpected_value_not_a_crash() -> R
     let conn = &mut db.conn().await?;
     let id = Uuid::now_v7();
     let depth = MAX_READ_JSON_DEPTH + 1;
-    exec(
+    exec_async(
         conn,
         &format!(
             "INSERT INTO fsm_transitions (id, entity_id, entity_type, to_state, transition_event, transition_data) \

@@ -33,6 +33,9 @@ pub enum Outcome {
     Ignored(&'static str),
     /// Parked until what it waits for arrives.
     Deferred(WaitsFor),
+    /// Kept in memory until what it waits for arrives (or it is parked):
+    /// nothing written, its offset not committed.
+    Held(WaitsFor),
     /// Refused: goes to the dead-letter topic.
     Poison {
         /// Short stable name, e.g. `invalid_payload`.
@@ -49,6 +52,8 @@ pub struct Item {
     pub message: Consumed,
     /// Its event, or why it is none.
     pub event: std::result::Result<Event, DecodeError>,
+    /// Whether, if it must wait, it may wait in memory rather than be parked.
+    pub may_hold: bool,
 }
 
 impl Item {
@@ -56,12 +61,34 @@ impl Item {
     pub fn decode(message: Consumed, prefix: &str) -> Self {
         let expected = EventType::from_topic(prefix, &message.topic);
         let event = decode(&message.payload, expected, &message.topic);
-        Self { message, event }
+        Self {
+            message,
+            event,
+            may_hold: false,
+        }
+    }
+
+    /// A parked event, decoded again.
+    pub fn parked(row: &DeferredEvent) -> Self {
+        Self {
+            message: row.message(),
+            event: decode(&row.payload, None, &row.topic),
+            may_hold: false,
+        }
     }
 
     /// The event type, when the message decoded.
     pub fn kind(&self) -> Option<EventType> {
         self.event.as_ref().ok().map(|event| event.kind)
+    }
+
+    /// Where it was consumed: topic, partition, offset.
+    pub fn key(&self) -> (&str, i32, i64) {
+        (
+            &self.message.topic,
+            self.message.partition,
+            self.message.offset,
+        )
     }
 }
 
@@ -284,8 +311,7 @@ pub(crate) async fn apply_in(
     }
     if !changes.is_empty() {
         let moved = WorkflowExecution::transition_many_by_correlation_id(conn, &changes).await?;
-        for ((index, (correlation_id, _)), moved) in changed.into_iter().zip(&changes).zip(moved)
-        {
+        for ((index, (correlation_id, _)), moved) in changed.into_iter().zip(&changes).zip(moved) {
             outcomes[index] = Some(match moved {
                 Ok(()) => Outcome::Persisted,
                 Err(Error::IllegalTransition { .. }) => Outcome::Ignored("late_state_change"),
@@ -299,7 +325,15 @@ pub(crate) async fn apply_in(
 
     let outcomes: Vec<Outcome> = outcomes
         .into_iter()
-        .map(|outcome| outcome.expect("every event kind is applied"))
+        .zip(items)
+        .map(
+            |(outcome, item)| match outcome.expect("every event kind is applied") {
+                Outcome::Deferred(waits_for) if item.may_hold && source == Source::Kafka => {
+                    Outcome::Held(waits_for)
+                }
+                outcome => outcome,
+            },
+        )
         .collect();
     if source == Source::Kafka {
         let parking: Vec<Parking<'_>> = items
@@ -361,13 +395,7 @@ async fn reapply_unblocked(
             if parked.is_empty() {
                 return Ok(0);
             }
-            let items: Vec<Item> = parked
-                .iter()
-                .map(|row| Item {
-                    message: row.message(),
-                    event: decode(&row.payload, None, &row.topic),
-                })
-                .collect();
+            let items: Vec<Item> = parked.iter().map(Item::parked).collect();
             let outcomes = apply_parked(conn, &items).await?;
             let applied: Vec<&DeferredEvent> = parked
                 .iter()

@@ -9,7 +9,7 @@
 
 use std::{
     collections::{BTreeMap, HashSet, VecDeque},
-    sync::Arc,
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
@@ -19,7 +19,7 @@ use rdkafka::{
     consumer::{CommitMode, Consumer, StreamConsumer},
     Offset, TopicPartitionList,
 };
-use tokio::sync::watch;
+use tokio::{sync::watch, task::JoinHandle};
 
 use crate::{
     apply::{apply_batch, apply_one_by_one, Item, Outcome, Source},
@@ -35,7 +35,7 @@ use crate::{
 /// The consumer with everything the loop needs.
 pub struct Loop {
     /// The Kafka consumer.
-    pub consumer: StreamConsumer<AdapterContext>,
+    pub consumer: Arc<StreamConsumer<AdapterContext>>,
     /// The database.
     pub db: Db,
     /// The dead-letter producer.
@@ -44,6 +44,8 @@ pub struct Loop {
     pub health: Arc<Health>,
     /// The settings.
     pub config: Config,
+    /// The offset commit still under way, if any: at most one at a time.
+    pub pending_commit: Mutex<Option<JoinHandle<()>>>,
 }
 
 /// How a batch ended.
@@ -58,15 +60,21 @@ impl Loop {
     /// Runs until `shutdown` turns true; the in-flight batch is finished
     /// (or, while the database is down, abandoned uncommitted) first.
     pub async fn run(&self, mut shutdown: watch::Receiver<bool>) {
+        self.consume(&mut shutdown).await;
+        self.finish_commit().await;
+    }
+
+    /// The loop of [`run`](Self::run), which then awaits the last commit.
+    async fn consume(&self, shutdown: &mut watch::Receiver<bool>) {
         let mut carry = VecDeque::new();
         loop {
-            let Some(batch) = self.collect(&mut carry, &mut shutdown).await else {
+            let Some(batch) = self.collect(&mut carry, shutdown).await else {
                 return;
             };
             if batch.is_empty() {
                 continue;
             }
-            if let Done::Abandoned = self.process(batch, &mut carry, &mut shutdown).await {
+            if let Done::Abandoned = self.process(batch, &mut carry, shutdown).await {
                 tracing::info!(
                     "shutting down with the in-flight batch uncommitted; it will be redelivered"
                 );
@@ -165,15 +173,7 @@ impl Loop {
         if !self.dead_letter(&items, &outcomes, shutdown).await {
             return Done::Abandoned;
         }
-        // While running, the commit is sent without waiting: its round trip
-        // overlaps the next batch, and a commit lost with a crash only means
-        // a redelivery the idempotent writes absorb. The last one is awaited.
-        let mode = if *shutdown.borrow() {
-            CommitMode::Sync
-        } else {
-            CommitMode::Async
-        };
-        self.commit(&items, mode);
+        self.commit(&items).await;
         record(&items, &outcomes, started);
         Done::Committed
     }
@@ -331,9 +331,15 @@ impl Loop {
         }
     }
 
-    /// Commits, per partition, the offset after the batch's last message;
-    /// failures of an asynchronous commit are reported by the context.
-    fn commit(&self, items: &[Item], mode: CommitMode) {
+    /// Commits, per partition, the offset after the batch's last message,
+    /// once the previous batch's commit is done; returns without waiting
+    /// for this one, which overlaps the next batch.
+    ///
+    /// One commit at a time keeps them in order (asynchronous commits can
+    /// overtake one another: tansu 0.6 applied them out of order, leaving
+    /// offsets behind). A commit that fails only means a redelivery, which
+    /// the idempotent writes absorb.
+    async fn commit(&self, items: &[Item]) {
         let mut next: BTreeMap<(&str, i32), i64> = BTreeMap::new();
         for item in items {
             let entry = next
@@ -348,15 +354,24 @@ impl Loop {
                 tracing::warn!(%err, topic, partition, "building the offset commit");
             }
         }
-        let committed = match mode {
-            CommitMode::Sync => {
-                tokio::task::block_in_place(|| self.consumer.commit(&offsets, CommitMode::Sync))
+        self.finish_commit().await;
+        let consumer = self.consumer.clone();
+        let commit = tokio::task::spawn_blocking(move || {
+            if let Err(err) = consumer.commit(&offsets, CommitMode::Sync) {
+                metrics::counter!(m::COMMIT_ERRORS).increment(1);
+                tracing::warn!(%err, "offset commit failed; the batch will be redelivered and its writes found done");
             }
-            CommitMode::Async => self.consumer.commit(&offsets, CommitMode::Async),
-        };
-        if let Err(err) = committed {
-            metrics::counter!(m::COMMIT_ERRORS).increment(1);
-            tracing::warn!(%err, "offset commit failed; the batch will be redelivered and its writes found done");
+        });
+        *self.pending_commit.lock().expect("not poisoned") = Some(commit);
+    }
+
+    /// Waits for the commit under way, if any.
+    async fn finish_commit(&self) {
+        let pending = self.pending_commit.lock().expect("not poisoned").take();
+        if let Some(pending) = pending {
+            if let Err(err) = pending.await {
+                tracing::warn!(%err, "the offset commit task failed");
+            }
         }
     }
 }
@@ -399,6 +414,7 @@ fn record(items: &[Item], outcomes: &[Outcome], started: Instant) {
                 tracing::info!(event_type = kind, reason = %waits_for.reason(), "event parked");
                 metrics::counter!(m::DEFERRED, "event_type" => kind).increment(1)
             }
+            Outcome::Held(_) => continue,
             Outcome::Poison { reason, error } => {
                 tracing::warn!(event_type = kind, reason, %error, topic = %item.message.topic, partition = item.message.partition, offset = item.message.offset, "event dead-lettered");
                 metrics::counter!(m::DEAD_LETTERED, "event_type" => kind, "reason" => *reason)

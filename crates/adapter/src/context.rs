@@ -7,8 +7,7 @@ use std::sync::{
 
 use rdkafka::{
     consumer::{BaseConsumer, ConsumerContext, Rebalance},
-    error::KafkaResult,
-    ClientContext, Statistics, TopicPartitionList,
+    ClientContext, Statistics,
 };
 
 use crate::health::Health;
@@ -53,13 +52,6 @@ impl ConsumerContext for AdapterContext {
                 tracing::info!(partitions = partitions.count(), "partitions assigned")
             }
             Rebalance::Error(err) => tracing::warn!(%err, "rebalance error"),
-        }
-    }
-
-    fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
-        if let Err(err) = result {
-            metrics::counter!(crate::metrics::COMMIT_ERRORS).increment(1);
-            tracing::warn!(%err, partitions = offsets.count(), "offset commit failed; the events will be redelivered and their writes found done");
         }
     }
 }

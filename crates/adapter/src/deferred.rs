@@ -1,6 +1,6 @@
 //! Events parked until what they depend on arrives (`adapter_deferred_events`).
 
-use bridge_models::{Error, Result};
+use bridge_models::{Error, Result, Uncached};
 use bridge_schema::adapter_deferred_events as d;
 use chrono::{DateTime, Utc};
 use diesel::{
@@ -178,16 +178,20 @@ impl DeferredEvent {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        d::table
-            .filter(d::waits_for_kind.eq(kind))
-            .filter(d::waits_for_key.eq_any(keys))
-            .order((d::first_seen, d::topic, d::kafka_partition, d::kafka_offset))
-            .for_update()
-            .skip_locked()
-            .select(Self::as_select())
-            .load(conn)
-            .await
-            .map_err(Error::from)
+        // Planned with each batch: the table fills and empties fast, and a
+        // plan cached while it was small scans it whole once it is big.
+        Uncached(
+            d::table
+                .filter(d::waits_for_kind.eq(kind))
+                .filter(d::waits_for_key.eq_any(keys))
+                .order((d::first_seen, d::topic, d::kafka_partition, d::kafka_offset))
+                .for_update()
+                .skip_locked()
+                .select(Self::as_select()),
+        )
+        .load(conn)
+        .await
+        .map_err(Error::from)
     }
 
     /// Up to `limit` parked events last tried before `tried_before`, oldest first (not locked).

@@ -83,11 +83,12 @@ pub async fn run(
     );
 
     let looped = consumer::Loop {
-        consumer,
+        consumer: Arc::new(consumer),
         db,
         letters,
         health,
         config,
+        pending_commit: Default::default(),
     };
     let signal = async {
         shutdown.await;

@@ -11,7 +11,6 @@ use crate::{
     apply::{apply_in, poison_reason, Item, Outcome, Source},
     deferred::DeferredEvent,
     dlq::{DeadLetter, DeadLetters},
-    event::decode,
     health::Health,
     metrics as m,
 };
@@ -132,10 +131,7 @@ async fn try_parked(
     if !row.lock(conn).await? {
         return Ok(Step::Skipped);
     }
-    let item = Item {
-        message: row.message(),
-        event: decode(&row.payload, None, &row.topic),
-    };
+    let item = Item::parked(row);
     let outcome = apply_in(conn, std::slice::from_ref(&item), Source::Parked)
         .await?
         .pop();
@@ -145,11 +141,11 @@ async fn try_parked(
             Step::Applied
         }
         Some(Outcome::Poison { reason, error }) => Step::DeadLetter { reason, error },
-        Some(Outcome::Deferred(_)) | None if expired => Step::DeadLetter {
+        Some(Outcome::Deferred(_) | Outcome::Held(_)) | None if expired => Step::DeadLetter {
             reason: "dependency_timeout",
             error: format!("{} (parked since {})", row.reason, row.first_seen),
         },
-        Some(Outcome::Deferred(_)) | None => {
+        Some(Outcome::Deferred(_) | Outcome::Held(_)) | None => {
             row.tried(conn).await?;
             Step::Waiting
         }

@@ -16,6 +16,7 @@ mod partition_key;
 pub mod pool;
 pub mod retention;
 pub mod state;
+pub mod uncached;
 pub mod validate;
 pub mod workflow_execution;
 pub mod workflow_step;
@@ -30,6 +31,7 @@ pub use node_registration::{NewNodeRegistration, NodeHeartbeat, NodeRegistration
 pub use paging::{Cursor, Keyset, Page, PageRequest};
 pub use pool::{Db, PoolState, PooledConnection};
 pub use state::{HealthStatus, StepStatus, WorkflowState};
+pub use uncached::Uncached;
 pub use workflow_execution::{
     NewWorkflowExecution, StateChange, WorkflowExecution, WorkflowExecutionChangeset,
 };

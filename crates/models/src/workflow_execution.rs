@@ -26,6 +26,7 @@ use crate::{
     paging::{keyset, load_page, Page, PageRequest},
     partition_key,
     state::WorkflowState,
+    uncached::Uncached,
     validate,
 };
 
@@ -194,6 +195,17 @@ impl WorkflowExecutionChangeset {
 trait WorkflowKey: 'static {
     /// The column, as the statement names it.
     const COLUMN: &'static str;
+    /// The same column, for the lookups that follow a refused move.
+    const LOOKUP: Lookup;
+}
+
+/// A workflow looked up by its `id` or by its `correlation_id`.
+#[derive(Debug, Clone, Copy)]
+enum Lookup {
+    /// By `id`.
+    Id,
+    /// By `correlation_id`.
+    CorrelationId,
 }
 
 /// The workflow's `id`.
@@ -201,6 +213,7 @@ enum ById {}
 
 impl WorkflowKey for ById {
     const COLUMN: &'static str = "id";
+    const LOOKUP: Lookup = Lookup::Id;
 }
 
 /// The workflow's `correlation_id`.
@@ -208,6 +221,7 @@ enum ByCorrelationId {}
 
 impl WorkflowKey for ByCorrelationId {
     const COLUMN: &'static str = "correlation_id";
+    const LOOKUP: Lookup = Lookup::CorrelationId;
 }
 
 /// Locks workflow `id`, moves it to a new state and records the transition,
@@ -399,11 +413,13 @@ impl WorkflowExecution {
             return Ok(Vec::new());
         }
         on_conn!(conn, {
-            Ok(workflow_executions::table
-                .filter(workflow_executions::correlation_id.eq_any(correlation_ids))
-                .select((workflow_executions::correlation_id, workflow_executions::id))
-                .load(conn)
-                .await?)
+            Ok(Uncached(
+                workflow_executions::table
+                    .filter(workflow_executions::correlation_id.eq_any(correlation_ids))
+                    .select((workflow_executions::correlation_id, workflow_executions::id)),
+            )
+            .load(conn)
+            .await?)
         })
     }
 
@@ -477,10 +493,9 @@ impl WorkflowExecution {
         transition_id: Uuid,
         to: WorkflowState,
     ) -> Result<(Self, FsmTransition)> {
-        let workflow = if K::COLUMN == ById::COLUMN {
-            Self::find(conn, key).await?
-        } else {
-            Self::find_by_correlation_id(conn, key).await?
+        let workflow = match K::LOOKUP {
+            Lookup::Id => Self::find(conn, key).await?,
+            Lookup::CorrelationId => Self::find_by_correlation_id(conn, key).await?,
         };
         let recorded = fsm_transitions::table
             .find(transition_id)

@@ -98,11 +98,8 @@ impl NewWorkflowStep {
         const TABLE: &str = "workflow_steps";
         validate::text(TABLE, "step_name", &self.step_name)?;
         validate::non_negative(TABLE, "step_order", self.step_order.into())?;
-        if let Some(ms) = self.execution_time_ms {
-            validate::non_negative(TABLE, "execution_time_ms", ms.into())?;
-        }
         validate::json(TABLE, "step_data", &self.step_data)?;
-        validate::opt_text(TABLE, "error_message", self.error_message.as_deref())
+        validate_result(self.execution_time_ms, self.error_message.as_deref())
     }
 
     /// A `PENDING` step `step_name` at `step_order` of `workflow_id`, with no data.
@@ -118,6 +115,15 @@ impl NewWorkflowStep {
             error_message: None,
         }
     }
+}
+
+/// Refuses a step result the table cannot hold (a new step's or a change's), naming the field.
+fn validate_result(execution_time_ms: Option<i32>, error_message: Option<&str>) -> Result<()> {
+    const TABLE: &str = "workflow_steps";
+    if let Some(ms) = execution_time_ms {
+        validate::non_negative(TABLE, "execution_time_ms", ms.into())?;
+    }
+    validate::opt_text(TABLE, "error_message", error_message)
 }
 
 /// Changes to a step as it runs; `None` fields stay as they are.
@@ -137,14 +143,10 @@ pub struct WorkflowStepChangeset {
 impl WorkflowStepChangeset {
     /// Refuses what the table cannot hold, naming the field.
     fn validate(&self) -> Result<()> {
-        const TABLE: &str = "workflow_steps";
-        if let Some(ms) = self.execution_time_ms {
-            validate::non_negative(TABLE, "execution_time_ms", ms.into())?;
-        }
         if let Some(data) = &self.step_data {
-            validate::json(TABLE, "step_data", data)?;
+            validate::json("workflow_steps", "step_data", data)?;
         }
-        validate::opt_text(TABLE, "error_message", self.error_message.as_deref())
+        validate_result(self.execution_time_ms, self.error_message.as_deref())
     }
 
     fn is_empty(&self) -> bool {

@@ -1,15 +1,13 @@
 //! Case 8: `bridge-adapter` drains a backlog of the bridge's events, beside
 //! the broker's own rate (a consumer that reads the same backlog and does
 //! nothing) and the database's (the same rows written straight through the
-//! models crate's calls, one transaction per batch); then its
-//! produce-to-committed latency at a steady 1 000 events/s.
+//! models crate's batch calls, one transaction per batch); then its
+//! produce-to-committed latency at a steady 1 000 events/s, beside the
+//! broker's own (`adapter_latency`).
 
 use std::{
     collections::HashMap,
-    sync::{
-        atomic::{AtomicBool, Ordering},
-        Arc, Mutex,
-    },
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -26,26 +24,23 @@ use clap::Parser;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use rdkafka::{
     consumer::{BaseConsumer, Consumer},
-    producer::{FutureProducer, FutureRecord},
-    ClientConfig, Offset, TopicPartitionList,
+    producer::FutureProducer,
+    ClientConfig,
 };
 use uuid::Uuid;
 
-use super::adapter_events::{Mix, Produced};
+use super::{
+    adapter_events::{Mix, Produced},
+    adapter_latency::{
+        adapter_latency, broker_latency, producer, send, CommittedOffsets, FETCH_WAIT_MS, GROUP,
+        PARTITIONS, PREFIX,
+    },
+};
 use crate::{
     measure::quantile,
     report::{Row, Target, Unit},
     BenchResult, Context,
 };
-
-/// Topic prefix of the case.
-const PREFIX: &str = "bench.omninode_bridge.onex.evt";
-
-/// Partitions of each event topic.
-const PARTITIONS: i32 = 3;
-
-/// The adapter's consumer group.
-const GROUP: &str = "bench_adapter";
 
 /// Events per transaction, the adapter's default batch size.
 const BATCH: usize = 500;
@@ -109,10 +104,11 @@ pub async fn run(ctx: &Context) -> BenchResult<Vec<Row>> {
         .into());
     }
 
-    let latencies = steady_latency(&broker, &mut mix, &offsets, ctx.scale.adapter_steady).await;
+    let latencies = adapter_latency(&broker, &mut mix, &offsets, ctx.scale.adapter_steady).await;
     stop.notify_one();
     adapter.await??;
     let latencies = latencies?;
+    let broker_alone = broker_latency(&broker, &mut mix, ctx.scale.adapter_steady).await?;
 
     let (limit_name, limit) = if broker_rate <= db_rate {
         ("broker (consumer doing nothing)", broker_rate)
@@ -145,14 +141,17 @@ pub async fn run(ctx: &Context) -> BenchResult<Vec<Row>> {
         )
         .with_note(format!(
             "produce call to offset committed, {} events, p50 {:.1} ms, max {:.1} ms; \
-             of which broker acknowledged the produce: p50 {:.1} ms, p99 {:.1} ms; \
-             committed offsets read every {:.1} ms",
+             broker's acknowledgement of the produce: p50 {:.1} ms, p99 {:.1} ms; \
+             committed offsets read every {:.1} ms; the broker alone, produce to a consumer \
+             doing nothing: p50 {:.1} ms, p99 {:.1} ms",
             latencies.committed.len(),
             quantile(&latencies.committed, 0.5),
             quantile(&latencies.committed, 1.0),
             quantile(&latencies.acked, 0.5),
             quantile(&latencies.acked, 0.99),
             latencies.offset_read_ms,
+            quantile(&broker_alone, 0.5),
+            quantile(&broker_alone, 0.99),
         )),
     ])
 }
@@ -171,34 +170,9 @@ fn adapter_config(broker: &PrivateBroker, db: &TestDatabase) -> Config {
         db.url(),
         "--http-addr",
         "127.0.0.1:0",
-        // tansu answers a fetch only when fetch.wait.max.ms (default 500) has
-        // passed, even with data waiting, where Kafka answers at once.
         "-X",
-        "fetch.wait.max.ms=5",
+        &format!("fetch.wait.max.ms={FETCH_WAIT_MS}"),
     ])
-}
-
-/// A producer; `linger_ms` trades latency for batching.
-fn producer(broker: &PrivateBroker, linger_ms: &str) -> BenchResult<FutureProducer> {
-    Ok(ClientConfig::new()
-        .set("bootstrap.servers", broker.bootstrap_servers())
-        .set("acks", "all")
-        .set("linger.ms", linger_ms)
-        .set("queue.buffering.max.messages", "1000000")
-        .create()?)
-}
-
-/// Sends one event; where it landed.
-async fn send(producer: &FutureProducer, event: &Produced) -> BenchResult<(String, i32, i64)> {
-    let topic = event.kind.topic(PREFIX);
-    let record = FutureRecord::to(&topic)
-        .key(&event.key)
-        .payload(&event.bytes);
-    let delivery = producer
-        .send(record, Duration::from_secs(60))
-        .await
-        .map_err(|(err, _)| format!("producing to {topic}: {err}"))?;
-    Ok((topic, delivery.partition, delivery.offset))
 }
 
 /// Produces every event, acknowledged.
@@ -343,164 +317,6 @@ async fn write_chunk(
     Ok(())
 }
 
-/// Reads the adapter group's committed offsets.
-struct CommittedOffsets {
-    consumer: BaseConsumer,
-    partitions: TopicPartitionList,
-}
-
-impl CommittedOffsets {
-    fn new(broker: &PrivateBroker) -> BenchResult<Self> {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", broker.bootstrap_servers())
-            .set("group.id", GROUP)
-            .create()?;
-        let mut partitions = TopicPartitionList::new();
-        for &kind in EventType::ALL {
-            for partition in 0..PARTITIONS {
-                partitions.add_partition(&kind.topic(PREFIX), partition);
-            }
-        }
-        Ok(Self {
-            consumer,
-            partitions,
-        })
-    }
-
-    /// Each partition's committed offset (0 when none).
-    fn each(&self) -> BenchResult<HashMap<(String, i32), i64>> {
-        let committed = self
-            .consumer
-            .committed_offsets(self.partitions.clone(), Duration::from_secs(10))?;
-        Ok(committed
-            .elements()
-            .iter()
-            .map(|e| {
-                let offset = match e.offset() {
-                    Offset::Offset(offset) => offset,
-                    _ => 0,
-                };
-                ((e.topic().to_owned(), e.partition()), offset)
-            })
-            .collect())
-    }
-
-    /// The sum of the committed offsets: messages consumed and committed.
-    fn total(&self) -> BenchResult<i64> {
-        Ok(self.each()?.values().sum())
-    }
-}
-
-/// When the committed offsets were read, and what they were.
-type Observed = (Instant, HashMap<(String, i32), i64>);
-
-/// Produces at 1 000 events/s for `steady` and returns each event's
-/// milliseconds from the produce call to its offset being committed.
-async fn steady_latency(
-    broker: &PrivateBroker,
-    mix: &mut Mix,
-    offsets: &CommittedOffsets,
-    steady: Duration,
-) -> BenchResult<Steady> {
-    let producer = producer(broker, "0")?;
-    let watching = Arc::new(AtomicBool::new(true));
-    let seen: Arc<Mutex<Vec<Observed>>> = Arc::default();
-    let watcher = {
-        let (watching, seen) = (watching.clone(), seen.clone());
-        let reader = CommittedOffsets::new(broker)?;
-        std::thread::spawn(move || -> BenchResult<()> {
-            while watching.load(Ordering::Relaxed) {
-                let each = reader.each()?;
-                seen.lock()
-                    .expect("not poisoned")
-                    .push((Instant::now(), each));
-                std::thread::sleep(Duration::from_millis(2));
-            }
-            Ok(())
-        })
-    };
-    let mut sends = Vec::new();
-    let mut ticker = tokio::time::interval(Duration::from_millis(10));
-    let mut pending = Vec::new();
-    let until = Instant::now() + steady;
-    while Instant::now() < until {
-        ticker.tick().await;
-        if pending.len() < 10 {
-            pending.extend(mix.take(100));
-        }
-        for event in pending.drain(..10) {
-            let sent_at = Instant::now();
-            let producer = producer.clone();
-            sends.push(tokio::spawn(async move {
-                send(&producer, &event)
-                    .await
-                    .map(|landed| (landed, sent_at, sent_at.elapsed()))
-            }));
-        }
-    }
-    let mut landed = Vec::with_capacity(sends.len());
-    for send in sends {
-        landed.push(send.await??);
-    }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let last = landed
-        .iter()
-        .map(|((t, p, o), _, _)| ((t.clone(), *p), *o))
-        .fold(
-            HashMap::new(),
-            |mut last: HashMap<(String, i32), i64>, (tp, offset)| {
-                let entry = last.entry(tp).or_insert(offset);
-                *entry = (*entry).max(offset);
-                last
-            },
-        );
-    while Instant::now() < deadline {
-        let each = offsets.each()?;
-        if last
-            .iter()
-            .all(|(tp, offset)| each.get(tp).is_some_and(|c| c > offset))
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    watching.store(false, Ordering::Relaxed);
-    watcher
-        .join()
-        .map_err(|_| "the offset watcher panicked")??;
-    let seen = seen.lock().expect("not poisoned");
-    let committed = landed
-        .iter()
-        .map(|((topic, partition, offset), sent_at, _)| {
-            let key = (topic.clone(), *partition);
-            seen.iter()
-                .find(|(at, each)| *at >= *sent_at && each.get(&key).is_some_and(|c| c > offset))
-                .map(|(at, _)| at.duration_since(*sent_at).as_secs_f64() * 1000.0)
-                .ok_or_else(|| format!("{topic}[{partition}]@{offset} was never committed").into())
-        })
-        .collect::<BenchResult<_>>()?;
-    let reads = seen.windows(2).map(|pair| pair[1].0 - pair[0].0);
-    Ok(Steady {
-        committed,
-        acked: landed
-            .iter()
-            .map(|(_, _, acked)| acked.as_secs_f64() * 1000.0)
-            .collect(),
-        offset_read_ms: reads.sum::<Duration>().as_secs_f64() * 1000.0
-            / seen.len().saturating_sub(1).max(1) as f64,
-    })
-}
-
-/// The steady phase's figures, in milliseconds.
-struct Steady {
-    /// Each event's time from the produce call to its offset seen committed.
-    committed: Vec<f64>,
-    /// Each event's time from the produce call to the broker's acknowledgement.
-    acked: Vec<f64>,
-    /// The mean time between two reads of the committed offsets.
-    offset_read_ms: f64,
-}
-
 /// Events parked by the adapter, still waiting.
 async fn parked(pool: &Db) -> BenchResult<i64> {
     count(pool, "adapter_deferred_events").await
@@ -529,6 +345,8 @@ struct Drained {
     events: f64,
     batch_seconds: f64,
     parked: f64,
+    /// Parked events by type, most first.
+    parked_by_type: Vec<(String, f64)>,
 }
 
 impl Drained {
@@ -548,13 +366,32 @@ impl Drained {
             events: sum("adapter_batch_size_sum"),
             batch_seconds: sum("adapter_batch_duration_seconds_sum"),
             parked: sum(bridge_adapter::metrics::DEFERRED),
+            parked_by_type: {
+                let mut by_type: Vec<(String, f64)> = text
+                    .lines()
+                    .filter_map(|line| {
+                        let labels = line.strip_prefix(bridge_adapter::metrics::DEFERRED)?;
+                        let (_, rest) = labels.split_once("event_type=\"")?;
+                        let (kind, rest) = rest.split_once('"')?;
+                        Some((kind.to_owned(), rest.rsplit(' ').next()?.parse().ok()?))
+                    })
+                    .collect();
+                by_type.sort_by(|a, b| b.1.total_cmp(&a.1));
+                by_type
+            },
         }
     }
 }
 
 impl std::fmt::Display for Drained {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let per = |x: f64| if self.batches > 0.0 { x / self.batches } else { 0.0 };
+        let per = |x: f64| {
+            if self.batches > 0.0 {
+                x / self.batches
+            } else {
+                0.0
+            }
+        };
         write!(
             f,
             "; {:.0} batches of {:.0} events on average, {:.1} ms each; {:.0} events parked",
@@ -562,6 +399,10 @@ impl std::fmt::Display for Drained {
             per(self.events),
             per(self.batch_seconds) * 1000.0,
             self.parked
-        )
+        )?;
+        for (i, (kind, n)) in self.parked_by_type.iter().enumerate() {
+            write!(f, "{} {n:.0} {kind}", if i == 0 { ":" } else { "," })?;
+        }
+        Ok(())
     }
 }

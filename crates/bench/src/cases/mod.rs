@@ -2,6 +2,7 @@
 
 mod adapter_drain;
 mod adapter_events;
+mod adapter_latency;
 mod batch_append;
 mod dataset;
 mod lifecycle;

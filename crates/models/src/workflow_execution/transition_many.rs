@@ -122,6 +122,9 @@ impl Query for MoveMany<'_> {
 
 impl QueryFragment<Pg> for MoveMany<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        // Planned afresh each time, as `Uncached` explains: a generic plan
+        // made while the tables were small scans `fsm_transitions` whole.
+        out.unsafe_to_cache_prepared();
         out.push_sql("WITH input AS (SELECT unnest(");
         out.push_bind_param::<Array<Integer>, _>(&self.ords)?;
         out.push_sql(") AS ord, unnest(");
