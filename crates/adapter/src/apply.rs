@@ -81,15 +81,6 @@ impl Item {
     pub fn kind(&self) -> Option<EventType> {
         self.event.as_ref().ok().map(|event| event.kind)
     }
-
-    /// Where it was consumed: topic, partition, offset.
-    pub fn key(&self) -> (&str, i32, i64) {
-        (
-            &self.message.topic,
-            self.message.partition,
-            self.message.offset,
-        )
-    }
 }
 
 /// Whether the items are fresh from Kafka (park what must wait) or already parked.

@@ -34,7 +34,7 @@ pub struct Config {
     #[arg(long, env = "BRIDGE_ADAPTER_BATCH_SIZE", default_value_t = 500)]
     pub batch_size: usize,
     /// How long a batch waits for more events after its first, in milliseconds.
-    #[arg(long, env = "BRIDGE_ADAPTER_LINGER_MS", default_value_t = 10)]
+    #[arg(long, env = "BRIDGE_ADAPTER_LINGER_MS", default_value_t = 5)]
     pub linger_ms: u64,
     /// Database URL; without it, the `PG*` variables or the built-in default.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
@@ -55,6 +55,14 @@ pub struct Config {
         default_value_t = 300
     )]
     pub deferred_max_wait_secs: u64,
+    /// How long an event that came before its workflow or node, in a full
+    /// batch (a backlog), waits in memory (its offset uncommitted) before it
+    /// is parked, in milliseconds; 0 parks at once.
+    #[arg(long, env = "BRIDGE_ADAPTER_HOLD_MS", default_value_t = 10_000)]
+    pub hold_ms: u64,
+    /// Most events waiting in memory at once; past it, they are parked at once.
+    #[arg(long, env = "BRIDGE_ADAPTER_HOLD_MAX_EVENTS", default_value_t = 20_000)]
+    pub hold_max_events: usize,
     /// How often parked events are retried, in milliseconds.
     #[arg(long, env = "BRIDGE_ADAPTER_DEFERRED_RETRY_MS", default_value_t = 1000)]
     pub deferred_retry_ms: u64,
@@ -106,6 +114,11 @@ impl Config {
         properties.sort();
         properties.extend(self.kafka.iter().cloned());
         properties
+    }
+
+    /// How long an early event may wait in memory.
+    pub fn hold(&self) -> Duration {
+        Duration::from_millis(self.hold_ms)
     }
 
     /// The batch linger.

@@ -8,7 +8,7 @@
 //! longer assigned: their new owner reads them again from the last commit.
 
 use std::{
-    collections::{BTreeMap, HashSet, VecDeque},
+    collections::{HashSet, VecDeque},
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -28,6 +28,7 @@ use crate::{
     context::AdapterContext,
     dlq::{DeadLetter, DeadLetters},
     health::Health,
+    held::{item_key, Held},
     message::Consumed,
     metrics as m,
 };
@@ -67,14 +68,15 @@ impl Loop {
     /// The loop of [`run`](Self::run), which then awaits the last commit.
     async fn consume(&self, shutdown: &mut watch::Receiver<bool>) {
         let mut carry = VecDeque::new();
+        let mut held = Held::new(self.config.hold_max_events, self.config.hold());
         loop {
-            let Some(batch) = self.collect(&mut carry, shutdown).await else {
+            let Some(batch) = self.collect(&mut carry, &mut held, shutdown).await else {
                 return;
             };
-            if batch.is_empty() {
+            if batch.is_empty() && held.is_empty() {
                 continue;
             }
-            if let Done::Abandoned = self.process(batch, &mut carry, shutdown).await {
+            if let Done::Abandoned = self.process(batch, &mut carry, &mut held, shutdown).await {
                 tracing::info!(
                     "shutting down with the in-flight batch uncommitted; it will be redelivered"
                 );
@@ -87,17 +89,21 @@ impl Loop {
     }
 
     /// The next batch: up to `batch_size` messages, waiting at most the
-    /// linger after the first. `None` when shutdown came with nothing in flight.
+    /// linger after the first; empty when a held event has waited its time
+    /// first. `None` when shutdown came with nothing in flight.
     async fn collect(
         &self,
         carry: &mut VecDeque<Consumed>,
+        held: &mut Held,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Option<Vec<Consumed>> {
         let rebalances = self.consumer.context().rebalance_count();
         let mut batch: Vec<Consumed> = carry.drain(..).collect();
         if batch.is_empty() {
+            let expiry = held.next_expiry();
             let first = tokio::select! {
                 message = self.consumer.recv() => message.map(|m| Consumed::from_message(&m)),
+                _ = until(expiry) => return Some(Vec::new()),
                 _ = stopped(shutdown) => return None,
             };
             match first {
@@ -123,21 +129,31 @@ impl Loop {
         }
         if self.consumer.context().rebalance_count() != rebalances {
             self.keep_assigned(&mut batch);
+            if let Some(assigned) = self.assigned() {
+                held.retain_assigned(&assigned);
+            }
         }
         Some(batch)
+    }
+
+    /// The partitions assigned now.
+    fn assigned(&self) -> Option<HashSet<(String, i32)>> {
+        let assignment = self.consumer.assignment().ok()?;
+        Some(
+            assignment
+                .elements()
+                .iter()
+                .map(|e| (e.topic().to_owned(), e.partition()))
+                .collect(),
+        )
     }
 
     /// Drops messages of partitions no longer assigned, and repeats (a
     /// partition revoked and assigned back is read again from its last commit).
     fn keep_assigned(&self, batch: &mut Vec<Consumed>) {
-        let Ok(assignment) = self.consumer.assignment() else {
+        let Some(assigned) = self.assigned() else {
             return;
         };
-        let assigned: HashSet<(String, i32)> = assignment
-            .elements()
-            .iter()
-            .map(|e| (e.topic().to_owned(), e.partition()))
-            .collect();
         let mut seen = HashSet::new();
         let before = batch.len();
         batch.retain(|m| {
@@ -152,20 +168,32 @@ impl Loop {
         }
     }
 
-    /// Applies, dead-letters and commits one batch.
+    /// Applies, dead-letters and commits one batch, with the held events it
+    /// brings what they wait for (or that waited their time).
     async fn process(
         &self,
         batch: Vec<Consumed>,
         carry: &mut VecDeque<Consumed>,
+        held: &mut Held,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Done {
         let started = Instant::now();
-        let mut items: Vec<Item> = batch
+        // A full batch means a backlog: early events wait in memory for
+        // their workflow, which saves writing them twice. A partial one
+        // means the adapter keeps up: they are parked at once, so their
+        // offsets, and those after them, are committed without waiting.
+        let backlog = batch.len() >= self.config.batch_size.max(1);
+        let fresh: Vec<Item> = batch
             .into_iter()
+            .filter(|m| !held.contains(&(m.topic.clone(), m.partition, m.offset)))
             .map(|message| Item::decode(message, &self.config.topic_prefix))
             .collect();
-        for item in &items {
+        for item in &fresh {
             metrics::counter!(m::CONSUMED, "event_type" => event_type(item)).increment(1);
+        }
+        let (mut items, since) = held.assemble(fresh, backlog, Instant::now());
+        if items.is_empty() {
+            return Done::Committed;
         }
         let Some(outcomes) = self.apply_until_written(&mut items, carry, shutdown).await else {
             return Done::Abandoned;
@@ -173,7 +201,14 @@ impl Loop {
         if !self.dead_letter(&items, &outcomes, shutdown).await {
             return Done::Abandoned;
         }
-        self.commit(&items).await;
+        for (item, outcome) in items.iter().zip(&outcomes) {
+            if let Outcome::Held(waits_for) = outcome {
+                let first = since.get(&item_key(item)).copied();
+                held.hold(item.clone(), waits_for.clone(), first.unwrap_or(started));
+            }
+        }
+        metrics::gauge!(m::HELD).set(held.len() as f64);
+        self.commit(&items, held).await;
         record(&items, &outcomes, started);
         Done::Committed
     }
@@ -339,17 +374,14 @@ impl Loop {
     /// overtake one another: tansu 0.6 applied them out of order, leaving
     /// offsets behind). A commit that fails only means a redelivery, which
     /// the idempotent writes absorb.
-    async fn commit(&self, items: &[Item]) {
-        let mut next: BTreeMap<(&str, i32), i64> = BTreeMap::new();
-        for item in items {
-            let entry = next
-                .entry((item.message.topic.as_str(), item.message.partition))
-                .or_insert(0);
-            *entry = (*entry).max(item.message.offset + 1);
-        }
+    ///
+    /// A partition's commit stops at its first held event ([`Held::commit_offsets`]).
+    async fn commit(&self, items: &[Item], held: &mut Held) {
+        let next = held.commit_offsets(items);
         let mut offsets = TopicPartitionList::with_capacity(next.len());
         for ((topic, partition), offset) in next {
-            if let Err(err) = offsets.add_partition_offset(topic, partition, Offset::Offset(offset))
+            if let Err(err) =
+                offsets.add_partition_offset(&topic, partition, Offset::Offset(offset))
             {
                 tracing::warn!(%err, topic, partition, "building the offset commit");
             }
@@ -382,6 +414,14 @@ async fn alive(conn: &mut bridge_models::PooledConnection<'_>, err: String) -> R
     match diesel::sql_query("SELECT 1").execute(&mut **conn).await {
         Ok(_) => Ok(()),
         Err(probe) => Err(Error::ConnectionLost(format!("{err}; probe: {probe}"))),
+    }
+}
+
+/// Completes at `at`, or never when there is no such time.
+async fn until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
     }
 }
 

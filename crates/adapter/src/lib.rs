@@ -11,6 +11,7 @@ pub mod envelope;
 pub mod error;
 pub mod event;
 pub mod health;
+pub mod held;
 pub mod message;
 pub mod metrics;
 pub mod sweep;

@@ -13,6 +13,8 @@ pub const DEAD_LETTERED: &str = "adapter_events_dead_lettered_total";
 pub const IGNORED: &str = "adapter_events_ignored_total";
 /// Events parked until their workflow or node arrives, by `event_type`.
 pub const DEFERRED: &str = "adapter_events_deferred_total";
+/// Events waiting in memory for their workflow or node (not yet parked).
+pub const HELD: &str = "adapter_events_held";
 /// Parked events applied later.
 pub const DEFERRED_APPLIED: &str = "adapter_deferred_events_applied_total";
 /// Events parked now.
@@ -77,6 +79,10 @@ fn describe() {
         "Parked events applied once what they waited for arrived."
     );
     describe_gauge!(DEFERRED_WAITING, "Events parked now.");
+    describe_gauge!(
+        HELD,
+        "Events waiting in memory for their workflow or node, before they would be parked."
+    );
     describe_histogram!(BATCH_SIZE, Unit::Count, "Events per applied batch.");
     describe_histogram!(
         BATCH_SECONDS,

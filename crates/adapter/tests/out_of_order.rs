@@ -63,6 +63,69 @@ async fn events_before_their_workflow_wait_for_it_and_then_apply() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn events_before_their_workflow_wait_in_memory_uncommitted_and_a_crash_loses_none() {
+    let rig = Rig::new(1).await;
+    let id = Uuid::now_v7();
+    // Batches of one are always full, as in a backlog: early events are held.
+    let hold = ["--hold-ms", "600000", "--batch-size", "1"];
+    let mut adapter = rig.adapter("first", &hold);
+    rig.produce_all(&[
+        support::step(id, 0),
+        support::step(id, 1),
+        support::stamp(id),
+        support::completed(id),
+    ])
+    .await;
+    let held = support::wait_until(support::PATIENCE, || async {
+        support::metric_sum(&adapter, "adapter_events_held") == 4.0
+    })
+    .await;
+    assert!(held, "{}", adapter.log_text());
+    // Nothing written, nothing parked, and no offset committed past them.
+    assert_eq!(rig.count("adapter_deferred_events").await, 0);
+    assert_eq!(rig.count("workflow_steps").await, 0);
+    let steps = EventType::StepCompleted.topic(PREFIX);
+    assert!(
+        rig.committed("database_adapter_consumers", &steps, 1)
+            .iter()
+            .all(|&offset| offset <= 0),
+        "the held steps' offsets are not committed"
+    );
+    // A crash loses none of them: the next adapter reads them again.
+    adapter.kill9();
+    let second = rig.adapter("second", &hold);
+    let held_again = support::wait_until(support::PATIENCE, || async {
+        support::metric_sum(&second, "adapter_events_held") == 4.0
+    })
+    .await;
+    assert!(held_again, "{}", rig.all_logs());
+    rig.produce(&support::started(id)).await;
+    rig.wait_for_count("workflow_steps", 2).await;
+    rig.wait_for_count("metadata_stamps", 1).await;
+    let done = support::wait_until(support::PATIENCE, || async {
+        support::metric_sum(&second, "adapter_events_held") == 0.0
+            && rig.committed("database_adapter_consumers", &steps, 1) == [2]
+    })
+    .await;
+    assert!(done, "{}", rig.all_logs());
+    let state = support::lines(
+        &rig.db,
+        "SELECT current_state AS line FROM workflow_executions",
+    )
+    .await;
+    assert_eq!(state, ["COMPLETED"]);
+    assert_eq!(rig.count("workflow_steps").await, 2);
+    assert_eq!(rig.count("metadata_stamps").await, 1);
+    assert_eq!(rig.count("fsm_transitions").await, 1);
+    assert_eq!(
+        support::metric_sum(&second, "adapter_events_deferred_total"),
+        0.0,
+        "never parked"
+    );
+    assert_eq!(rig.count("adapter_deferred_events").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn an_event_whose_workflow_never_comes_is_dead_lettered_after_the_wait() {
     let rig = Rig::new(1).await;
     let _adapter = rig.adapter("adapter", &["--deferred-max-wait-secs", "2"]);

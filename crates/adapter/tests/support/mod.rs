@@ -89,6 +89,9 @@ impl Rig {
             .args(["--topic-prefix", PREFIX])
             .args(["--http-addr", &format!("127.0.0.1:{port}")])
             .args(["--batch-size", "50", "--linger-ms", "20"])
+            // Early events wait in memory briefly, then park; a test's own
+            // `--hold-ms` overrides it.
+            .args(["--hold-ms", "300"])
             .args([
                 "--deferred-retry-ms",
                 "200",
