@@ -267,6 +267,15 @@ impl DeferredEvent {
         Ok(())
     }
 
+    /// Refreshes the planner's statistics of the parking table.
+    pub async fn analyze(conn: &mut AsyncPgConnection) -> Result<()> {
+        diesel::sql_query("ANALYZE adapter_deferred_events")
+            .execute(conn)
+            .await
+            .map_err(Error::from)?;
+        Ok(())
+    }
+
     /// How many events are parked.
     pub async fn count(conn: &mut AsyncPgConnection) -> Result<i64> {
         d::table
