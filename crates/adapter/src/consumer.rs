@@ -185,7 +185,9 @@ impl Loop {
         let backlog = batch.len() >= self.config.batch_size.max(1);
         let fresh: Vec<Item> = batch
             .into_iter()
-            .filter(|m| !held.contains(&(m.topic.clone(), m.partition, m.offset)))
+            .filter(|m| {
+                held.is_empty() || !held.contains(&(m.topic.clone(), m.partition, m.offset))
+            })
             .map(|message| Item::decode(message, &self.config.topic_prefix))
             .collect();
         for item in &fresh {

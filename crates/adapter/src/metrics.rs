@@ -38,6 +38,18 @@ pub const DB_ERRORS: &str = "adapter_db_errors_total";
 /// Offset commits that failed (the events will be redelivered).
 pub const COMMIT_ERRORS: &str = "adapter_offset_commit_errors_total";
 
+/// The sum over all label sets of metric `name` in Prometheus text `text`
+/// (what `/metrics` serves); 0 when it is absent.
+pub fn sum(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|line| {
+            line.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with([' ', '{']))
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .fold(0.0, |total, value| total + value)
+}
+
 /// Installs the global Prometheus recorder and returns the handle `/metrics` renders.
 pub fn install() -> Result<PrometheusHandle, metrics_exporter_prometheus::BuildError> {
     let seconds = [

@@ -513,11 +513,5 @@ pub fn metric_sum(adapter: &Adapter, name: &str) -> f64 {
     let Some((_, body)) = adapter.get("/metrics") else {
         return 0.0;
     };
-    body.lines()
-        .filter(|line| {
-            line.strip_prefix(name)
-                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
-        })
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+    bridge_adapter::metrics::sum(&body, name)
 }

@@ -352,15 +352,7 @@ struct Drained {
 impl Drained {
     /// Reads the figures out of the Prometheus text `/metrics` serves.
     fn read(text: &str) -> Self {
-        let sum = |name: &str| -> f64 {
-            text.lines()
-                .filter(|line| {
-                    line.strip_prefix(name)
-                        .is_some_and(|rest| rest.starts_with([' ', '{']))
-                })
-                .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-                .fold(0.0, |sum, value| sum + value)
-        };
+        let sum = |name: &str| bridge_adapter::metrics::sum(text, name);
         Self {
             batches: sum("adapter_batch_size_count"),
             events: sum("adapter_batch_size_sum"),
