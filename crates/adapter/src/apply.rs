@@ -232,13 +232,16 @@ pub(crate) async fn apply_in(
         FsmTransition::ingest_many(conn, &transitions).await?;
     }
 
-    for (index, event) in by_kind(EventType::StateAggregationCompleted) {
-        let Write::ApplyDelta(delta) = &event.write else {
-            unreachable!()
-        };
-        BridgeState::apply_delta(conn, delta).await?;
-        outcomes[index] = Some(Outcome::Persisted);
-    }
+    let deltas: Vec<_> = by_kind(EventType::StateAggregationCompleted)
+        .map(|(index, event)| {
+            let Write::ApplyDelta(delta) = &event.write else {
+                unreachable!()
+            };
+            outcomes[index] = Some(Outcome::Persisted);
+            delta.clone()
+        })
+        .collect();
+    BridgeState::apply_deltas(conn, &deltas).await?;
 
     for (index, event) in by_kind(EventType::NodeHeartbeat) {
         let Write::Heartbeat { node_id, beat } = &event.write else {

@@ -88,8 +88,8 @@ pub async fn run(
         db,
         letters,
         health,
-        config,
         pending_commit: Default::default(),
+        config,
     };
     let signal = async {
         shutdown.await;
@@ -106,12 +106,17 @@ pub async fn run(
     Ok(())
 }
 
-/// The consumer, subscribed to every event topic under the prefix.
-fn consumer(
-    config: &Config,
-    properties: &[(String, String)],
-    health: Arc<health::Health>,
-) -> Result<StreamConsumer<context::AdapterContext>, AdapterError> {
+/// Most bytes one fetch returns, unless `-X fetch.max.bytes` says otherwise
+/// (librdkafka's default is 50 MB).
+///
+/// The events of one workflow travel on different topics. A broker that
+/// fills a fetch from one partition first (tansu 0.6 does, up to 5 MB) lets
+/// a backlog's topics drift apart by a whole fetch; smaller fetches keep them
+/// close, so fewer events arrive before their workflow and must wait.
+pub const FETCH_MAX_BYTES: &str = "1048576";
+
+/// The consumer's librdkafka settings: ours, then `properties`, which win.
+fn consumer_config(config: &Config, properties: &[(String, String)]) -> ClientConfig {
     let mut client = ClientConfig::new();
     client
         .set("bootstrap.servers", &config.brokers)
@@ -119,11 +124,21 @@ fn consumer(
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
-        .set("statistics.interval.ms", "1000");
+        .set("statistics.interval.ms", "1000")
+        .set("fetch.max.bytes", FETCH_MAX_BYTES);
     for (name, value) in properties {
         client.set(name, value);
     }
-    let consumer: StreamConsumer<context::AdapterContext> = client
+    client
+}
+
+/// The consumer, subscribed to every event topic under the prefix.
+fn consumer(
+    config: &Config,
+    properties: &[(String, String)],
+    health: Arc<health::Health>,
+) -> Result<StreamConsumer<context::AdapterContext>, AdapterError> {
+    let consumer: StreamConsumer<context::AdapterContext> = consumer_config(config, properties)
         .create_with_context(context::AdapterContext::new(health))
         .map_err(|err| AdapterError::kafka("creating the consumer", err))?;
     let topics: Vec<String> = EventType::ALL
@@ -135,4 +150,22 @@ fn consumer(
         .subscribe(&topics)
         .map_err(|err| AdapterError::kafka("subscribing to the event topics", err))?;
     Ok(consumer)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[test]
+    fn fetches_are_small_unless_the_operator_says_otherwise() {
+        let ours = Config::parse_from(["bridge-adapter"]);
+        let client = consumer_config(&ours, &ours.kafka_properties());
+        assert_eq!(client.get("fetch.max.bytes"), Some(FETCH_MAX_BYTES));
+
+        let theirs = Config::parse_from(["bridge-adapter", "-X", "fetch.max.bytes=52428800"]);
+        let client = consumer_config(&theirs, &theirs.kafka_properties());
+        assert_eq!(client.get("fetch.max.bytes"), Some("52428800"));
+    }
 }

@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
+mod apply_many;
+
 use crate::{
     error::{Error, Result},
     json::StoredJson,
