@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 
 use bridge_models::{
     BridgeState, Error, FsmTransition, MetadataStamp, NewMetadataStamp, NewWorkflowStep,
-    NodeRegistration, Result, WorkflowExecution, WorkflowStep,
+    NodeHeartbeat, NodeRegistration, Result, WorkflowExecution, WorkflowStep,
 };
 use std::{future::Future, pin::Pin};
 
@@ -243,17 +243,22 @@ pub(crate) async fn apply_in(
         .collect();
     BridgeState::apply_deltas(conn, &deltas).await?;
 
-    for (index, event) in by_kind(EventType::NodeHeartbeat) {
-        let Write::Heartbeat { node_id, beat } = &event.write else {
-            unreachable!()
-        };
-        outcomes[index] = Some(
-            match NodeRegistration::heartbeat(conn, node_id, beat).await {
-                Ok(_) => Outcome::Persisted,
-                Err(Error::NotFound { .. }) => Outcome::Deferred(WaitsFor::Node(node_id.clone())),
-                Err(err) => return Err(err),
-            },
-        );
+    let (beaten, beats): (Vec<usize>, Vec<(&str, NodeHeartbeat)>) =
+        by_kind(EventType::NodeHeartbeat)
+            .map(|(index, event)| {
+                let Write::Heartbeat { node_id, beat } = &event.write else {
+                    unreachable!()
+                };
+                (index, (node_id.as_str(), *beat))
+            })
+            .unzip();
+    let beat_results = NodeRegistration::heartbeat_many(conn, &beats).await?;
+    for ((index, (node_id, _)), result) in beaten.into_iter().zip(&beats).zip(beat_results) {
+        outcomes[index] = Some(match result {
+            Ok(()) => Outcome::Persisted,
+            Err(Error::NotFound { .. }) => Outcome::Deferred(WaitsFor::Node((*node_id).to_owned())),
+            Err(err) => return Err(err),
+        });
     }
 
     let mut stamps = Vec::new();

@@ -7,6 +7,8 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+mod heartbeat_many;
+
 use crate::{
     error::{Error, Result},
     json::StoredJson,

@@ -266,8 +266,7 @@ async fn write_directly(ctx: &Context, db: &TestDatabase, events: &[Produced]) -
     Ok(started.elapsed().as_secs_f64())
 }
 
-/// One batch's rows, kind by kind, each kind with the models crate's batch
-/// call where it has one (heartbeats have none).
+/// One batch's rows, kind by kind, each kind with one of the models crate's batch calls.
 async fn write_chunk(
     conn: &mut AsyncPgConnection,
     chunk: &[Write],
@@ -279,6 +278,7 @@ async fn write_chunk(
     let mut stamps = Vec::new();
     let mut changes = Vec::new();
     let mut deltas = Vec::new();
+    let mut beats = Vec::new();
     for write in chunk {
         match write {
             Write::CreateWorkflow(new) => workflows.push(new.clone()),
@@ -316,17 +316,15 @@ async fn write_chunk(
                 change,
             } => changes.push((*correlation_id, change.clone())),
             Write::ApplyDelta(delta) => deltas.push(delta.clone()),
-            Write::Heartbeat { .. } => {}
+            Write::Heartbeat { node_id, beat } => beats.push((node_id.as_str(), *beat)),
         }
     }
     WorkflowExecution::ingest_many(conn, &workflows).await?;
     WorkflowStep::ingest_many(conn, &steps).await?;
     FsmTransition::ingest_many(conn, &transitions).await?;
     BridgeState::apply_deltas(conn, &deltas).await?;
-    for write in chunk {
-        if let Write::Heartbeat { node_id, beat } = write {
-            NodeRegistration::heartbeat(conn, node_id, beat).await?;
-        }
+    for beaten in NodeRegistration::heartbeat_many(conn, &beats).await? {
+        beaten?;
     }
     MetadataStamp::ingest_many(conn, &stamps).await?;
     for moved in WorkflowExecution::transition_many_by_correlation_id(conn, &changes).await? {
