@@ -107,15 +107,19 @@ pub async fn run(
 }
 
 /// Most bytes one fetch returns, unless `-X fetch.max.bytes` says otherwise
-/// (librdkafka's default is 50 MB).
+/// (librdkafka's default is 50 MB), or `-X message.max.bytes` is larger.
 ///
 /// The events of one workflow travel on different topics. A broker that
 /// fills a fetch from one partition first (tansu 0.6 does, up to 5 MB) lets
 /// a backlog's topics drift apart by a whole fetch; smaller fetches keep them
 /// close, so fewer events arrive before their workflow and must wait.
-pub const FETCH_MAX_BYTES: &str = "1048576";
+pub const FETCH_MAX_BYTES: u64 = 1_048_576;
 
 /// The consumer's librdkafka settings: ours, then `properties`, which win.
+///
+/// Unless `properties` set `fetch.max.bytes`, it is [`FETCH_MAX_BYTES`], or
+/// `message.max.bytes` when that is larger (librdkafka refuses a fetch
+/// smaller than the largest message).
 fn consumer_config(config: &Config, properties: &[(String, String)]) -> ClientConfig {
     let mut client = ClientConfig::new();
     client
@@ -124,10 +128,19 @@ fn consumer_config(config: &Config, properties: &[(String, String)]) -> ClientCo
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
-        .set("statistics.interval.ms", "1000")
-        .set("fetch.max.bytes", FETCH_MAX_BYTES);
+        .set("statistics.interval.ms", "1000");
     for (name, value) in properties {
         client.set(name, value);
+    }
+    if client.get("fetch.max.bytes").is_none() {
+        let largest_message = client
+            .get("message.max.bytes")
+            .and_then(|bytes| bytes.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+        client.set(
+            "fetch.max.bytes",
+            FETCH_MAX_BYTES.max(largest_message).to_string(),
+        );
     }
     client
 }
@@ -158,14 +171,27 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn fetches_are_small_unless_the_operator_says_otherwise() {
-        let ours = Config::parse_from(["bridge-adapter"]);
-        let client = consumer_config(&ours, &ours.kafka_properties());
-        assert_eq!(client.get("fetch.max.bytes"), Some(FETCH_MAX_BYTES));
+    /// The consumer librdkafka makes of `args` (no broker needed), and its `fetch.max.bytes`.
+    fn fetch_max_bytes(args: &[&str]) -> String {
+        let config =
+            Config::parse_from(std::iter::once("bridge-adapter").chain(args.iter().copied()));
+        let client = consumer_config(&config, &config.kafka_properties());
+        if let Err(err) = client.create::<rdkafka::consumer::BaseConsumer>() {
+            panic!("librdkafka refuses {args:?}: {err}");
+        }
+        client.get("fetch.max.bytes").expect("set").to_owned()
+    }
 
-        let theirs = Config::parse_from(["bridge-adapter", "-X", "fetch.max.bytes=52428800"]);
-        let client = consumer_config(&theirs, &theirs.kafka_properties());
-        assert_eq!(client.get("fetch.max.bytes"), Some("52428800"));
+    #[test]
+    fn fetches_are_small_unless_the_operator_or_the_largest_message_says_otherwise() {
+        assert_eq!(fetch_max_bytes(&[]), FETCH_MAX_BYTES.to_string());
+        assert_eq!(
+            fetch_max_bytes(&["-X", "fetch.max.bytes=52428800"]),
+            "52428800"
+        );
+        assert_eq!(
+            fetch_max_bytes(&["-X", "message.max.bytes=4000000"]),
+            "4000000"
+        );
     }
 }

@@ -59,18 +59,18 @@ pub async fn run(ctx: &Context) -> BenchResult<Vec<Row>> {
     let producer = producer(&broker, "5")?;
     let produce = time(produce_all(&producer, &backlog)).await?;
 
-    let read_rate = |fetch: &'static [(&'static str, &'static str)]| {
+    let read_rate = |fetch: Vec<(&'static str, String)>| {
         let servers = broker.bootstrap_servers();
         async move {
             let seconds =
-                tokio::task::spawn_blocking(move || read_all(&servers, total, fetch)).await??;
+                tokio::task::spawn_blocking(move || read_all(&servers, total, &fetch)).await??;
             BenchResult::Ok(total as f64 / seconds)
         }
     };
     // The broker's limit is the faster of two readers: librdkafka's fetch
     // defaults, and fetching as the adapter does.
-    let broker_default_rate = read_rate(&[]).await?;
-    let broker_adapter_rate = read_rate(ADAPTER_FETCH).await?;
+    let broker_default_rate = read_rate(Vec::new()).await?;
+    let broker_adapter_rate = read_rate(adapter_fetch()).await?;
     let broker_rate = broker_default_rate.max(broker_adapter_rate);
     let limit_db = TestDatabase::migrated();
     let db_rate = total as f64 / write_directly(ctx, &limit_db, &backlog).await?;
@@ -186,10 +186,15 @@ fn adapter_config(broker: &PrivateBroker, db: &TestDatabase) -> Config {
 
 /// How the adapter fetches in this case: its own `fetch.max.bytes`, and the
 /// case's fetch wait.
-const ADAPTER_FETCH: &[(&str, &str)] = &[
-    ("fetch.wait.max.ms", FETCH_WAIT_MS),
-    ("fetch.max.bytes", bridge_adapter::FETCH_MAX_BYTES),
-];
+fn adapter_fetch() -> Vec<(&'static str, String)> {
+    vec![
+        ("fetch.wait.max.ms", FETCH_WAIT_MS.to_owned()),
+        (
+            "fetch.max.bytes",
+            bridge_adapter::FETCH_MAX_BYTES.to_string(),
+        ),
+    ]
+}
 
 /// Produces every event, acknowledged.
 async fn produce_all(producer: &FutureProducer, events: &[Produced]) -> BenchResult<()> {
@@ -209,7 +214,7 @@ async fn time(work: impl std::future::Future<Output = BenchResult<()>>) -> Bench
 /// The broker's limit: seconds a consumer of a fresh group, with the
 /// librdkafka settings `fetch`, takes to read `total` messages of every
 /// event topic, doing nothing with them.
-fn read_all(servers: &str, total: usize, fetch: &[(&str, &str)]) -> BenchResult<f64> {
+fn read_all(servers: &str, total: usize, fetch: &[(&str, String)]) -> BenchResult<f64> {
     let started = Instant::now();
     let mut config = ClientConfig::new();
     config
@@ -218,7 +223,7 @@ fn read_all(servers: &str, total: usize, fetch: &[(&str, &str)]) -> BenchResult<
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest");
     for (name, value) in fetch {
-        config.set(*name, *value);
+        config.set(*name, value);
     }
     let consumer: BaseConsumer = config.create()?;
     let topics: Vec<String> = EventType::ALL.iter().map(|k| k.topic(PREFIX)).collect();
