@@ -116,6 +116,11 @@ impl NodeHeartbeat {
             last_heartbeat: Utc::now().trunc_subsecs(6),
         }
     }
+
+    /// Refuses a time the table cannot hold, naming the column.
+    fn validate(&self) -> Result<()> {
+        validate::timestamp("node_registrations", "last_heartbeat", self.last_heartbeat)
+    }
 }
 
 impl NodeRegistration {
@@ -170,7 +175,7 @@ impl NodeRegistration {
         node_id: &str,
         beat: &NodeHeartbeat,
     ) -> Result<Self> {
-        validate::timestamp("node_registrations", "last_heartbeat", beat.last_heartbeat)?;
+        beat.validate()?;
         on_conn!(conn, {
             diesel::update(node_registrations::table.find(node_id))
                 .set(beat)

@@ -41,9 +41,7 @@ impl NodeRegistration {
         conn: &mut AsyncPgConnection,
         beats: &[(&str, NodeHeartbeat)],
     ) -> Result<Vec<Result<()>>> {
-        validate::rows(beats, |(_, beat)| {
-            validate::timestamp("node_registrations", "last_heartbeat", beat.last_heartbeat)
-        })?;
+        validate::rows(beats, |(_, beat)| beat.validate())?;
         if beats.is_empty() {
             return Ok(Vec::new());
         }
