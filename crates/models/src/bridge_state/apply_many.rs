@@ -90,11 +90,9 @@ fn sums(deltas: &[&BridgeStateDelta]) -> Vec<BridgeStateDelta> {
 /// Adds `next` into `sum` when one statement of the sum does what the two
 /// would in turn; false (and `sum` unchanged) when it cannot.
 fn fold(sum: &mut BridgeStateDelta, next: &BridgeStateDelta) -> bool {
-    let (Value::Object(into), Value::Object(from)) =
-        (&sum.aggregation_metadata, &next.aggregation_metadata)
-    else {
+    if sum.namespace != next.namespace {
         return false;
-    };
+    }
     let (Some(workflows), Some(items)) = (
         sum.total_workflows_processed
             .checked_add(next.total_workflows_processed),
@@ -103,12 +101,12 @@ fn fold(sum: &mut BridgeStateDelta, next: &BridgeStateDelta) -> bool {
     ) else {
         return false;
     };
-    if sum.namespace != next.namespace {
+    let (Value::Object(into), Value::Object(from)) =
+        (&mut sum.aggregation_metadata, &next.aggregation_metadata)
+    else {
         return false;
-    }
-    let mut merged = into.clone();
-    merged.extend(from.iter().map(|(key, value)| (key.clone(), value.clone())));
-    sum.aggregation_metadata = Value::Object(merged);
+    };
+    into.extend(from.iter().map(|(key, value)| (key.clone(), value.clone())));
     sum.total_workflows_processed = workflows;
     sum.total_items_aggregated = items;
     sum.current_fsm_state = next.current_fsm_state.clone();
