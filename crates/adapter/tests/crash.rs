@@ -1,4 +1,4 @@
-//! `kill -9` of an adapter mid-stream, alone or beside another in its group, loses and duplicates nothing.
+//! `kill -9` of an adapter mid-stream, alone or beside another in its group, loses and duplicates nothing, counting aggregations included.
 
 mod support;
 
@@ -7,10 +7,18 @@ use std::time::Duration;
 use serde_json::Value;
 use support::Rig;
 
-/// `workflows` full lives (started, 3 steps, a transition, a stamp, completed).
+/// The bridge every aggregation of these tests goes to.
+const BRIDGE: uuid::Uuid = uuid::Uuid::from_u128(0x0193_a1f0_0000_7000_8000_0000_0000_00b1);
+
+/// `workflows` full lives (started, 3 steps, a transition, a stamp,
+/// completed), each followed by an aggregation adding it to [`BRIDGE`].
 fn lives(workflows: usize) -> Vec<Value> {
     (0..workflows)
-        .flat_map(|_| support::workflow_life(3))
+        .flat_map(|_| {
+            let mut life = support::workflow_life(3);
+            life.push(support::aggregation(BRIDGE, 1));
+            life
+        })
         .collect()
 }
 
@@ -23,6 +31,10 @@ async fn assert_exactly(rig: &Rig, db: &bridge_models::Db, workflows: i64) {
     assert_eq!(count("fsm_transitions").await, 2 * workflows);
     assert_eq!(count("metadata_stamps").await, workflows);
     assert_eq!(count("adapter_deferred_events").await, 0);
+    assert_eq!(count("bridge_state_deltas").await, workflows);
+    // Counters add every delta: one applied twice would show here.
+    let totals = support::lines(db, "SELECT total_workflows_processed || ' ' || total_items_aggregated AS line FROM bridge_states").await;
+    assert_eq!(totals, [format!("{workflows} {}", 10 * workflows)]);
     let states = support::lines(db, "SELECT current_state || ' ' || count(*) AS line FROM workflow_executions GROUP BY current_state").await;
     assert_eq!(
         states,
@@ -39,6 +51,7 @@ async fn wait_for_all(rig: &Rig, db: &bridge_models::Db, workflows: i64) {
             && support::count_in(db, "fsm_transitions").await == 2 * workflows
             && support::count_in(db, "metadata_stamps").await == workflows
             && support::count_in(db, "adapter_deferred_events").await == 0
+            && support::count_in(db, "bridge_state_deltas").await == workflows
     })
     .await;
     assert!(done, "not every row arrived\n{}", rig.all_logs());
