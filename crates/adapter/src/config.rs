@@ -2,10 +2,8 @@
 
 use std::{net::SocketAddr, time::Duration};
 
+use bridge_events::DEFAULT_TOPIC_PREFIX;
 use clap::Parser;
-
-/// The default topic prefix: `{env}.{tenant}.onex.evt`.
-pub const DEFAULT_TOPIC_PREFIX: &str = "dev.omninode_bridge.onex.evt";
 
 /// Consumes the bridge's events from Kafka into PostgreSQL.
 ///
@@ -94,12 +92,10 @@ const KAFKA_ENV_PREFIX: &str = "BRIDGE_ADAPTER_KAFKA_";
 impl Config {
     /// Every topic the adapter needs: each event's topic, then each dead-letter topic.
     pub fn topics(&self) -> Vec<String> {
-        let events = crate::EventType::ALL
+        let events = bridge_events::EventType::ALL
             .iter()
             .map(|kind| kind.topic(&self.topic_prefix));
-        let letters = events
-            .clone()
-            .map(|topic| crate::envelope::dlq_topic(&topic));
+        let letters = events.clone().map(|topic| bridge_events::dlq_topic(&topic));
         events.chain(letters).collect()
     }
 

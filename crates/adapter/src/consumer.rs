@@ -22,31 +22,33 @@ use rdkafka::{
 use tokio::{sync::watch, task::JoinHandle};
 
 use crate::{
-    apply::{apply_batch, apply_one_by_one, Item, Outcome, Source},
+    apply::{apply_batch, apply_one_by_one},
     breaker::Backoff,
     config::Config,
     context::AdapterContext,
     dlq::{DeadLetter, DeadLetters},
     health::Health,
     held::{item_key, Held},
+    item::{Item, Source},
     message::Consumed,
     metrics as m,
+    outcome::{Outcome, Refusal},
 };
 
 /// The consumer with everything the loop needs.
-pub struct Loop {
+pub(crate) struct Loop {
     /// The Kafka consumer.
-    pub consumer: Arc<StreamConsumer<AdapterContext>>,
+    consumer: Arc<StreamConsumer<AdapterContext>>,
     /// The database.
-    pub db: Db,
+    db: Db,
     /// The dead-letter producer.
-    pub letters: DeadLetters,
+    letters: DeadLetters,
     /// Shared state for `/health`.
-    pub health: Arc<Health>,
+    health: Arc<Health>,
     /// The settings.
-    pub config: Config,
+    config: Config,
     /// The offset commit still under way, if any: at most one at a time.
-    pub pending_commit: Mutex<Option<JoinHandle<()>>>,
+    pending_commit: Mutex<Option<JoinHandle<()>>>,
 }
 
 /// How a batch ended.
@@ -58,6 +60,24 @@ enum Done {
 }
 
 impl Loop {
+    /// The loop over `consumer`, writing to `db`, dead-lettering with `letters`.
+    pub(crate) fn new(
+        consumer: StreamConsumer<AdapterContext>,
+        db: Db,
+        letters: DeadLetters,
+        health: Arc<Health>,
+        config: Config,
+    ) -> Self {
+        Self {
+            consumer: Arc::new(consumer),
+            db,
+            letters,
+            health,
+            config,
+            pending_commit: Mutex::default(),
+        }
+    }
+
     /// Runs until `shutdown` turns true; the in-flight batch is finished
     /// (or, while the database is down, abandoned uncommitted) first.
     pub async fn run(&self, mut shutdown: watch::Receiver<bool>) {
@@ -191,7 +211,7 @@ impl Loop {
             .map(|message| Item::decode(message, &self.config.topic_prefix))
             .collect();
         for item in &fresh {
-            metrics::counter!(m::CONSUMED, "event_type" => event_type(item)).increment(1);
+            metrics::counter!(m::CONSUMED, "event_type" => item.event_type_label()).increment(1);
         }
         let (mut items, since) = held.assemble(fresh, backlog, Instant::now());
         if items.is_empty() {
@@ -275,11 +295,9 @@ impl Loop {
                 alive(&mut conn, err.to_string()).await?;
                 tracing::info!(%err, events = items.len(), "batch refused; applying event by event to isolate the poison");
                 let outcomes = apply_one_by_one(&mut conn, items, Source::Kafka).await?;
-                for (item, outcome) in items.iter().zip(&outcomes) {
-                    if let Outcome::Poison { error, .. } = outcome {
-                        if item.event.is_ok() {
-                            alive(&mut conn, error.clone()).await?;
-                        }
+                for outcome in &outcomes {
+                    if let Outcome::Poison(refusal @ Refusal::Write(_)) = outcome {
+                        alive(&mut conn, refusal.to_string()).await?;
                     }
                 }
                 Ok(outcomes)
@@ -341,11 +359,11 @@ impl Loop {
             .iter()
             .zip(outcomes)
             .filter_map(|(item, outcome)| match outcome {
-                Outcome::Poison { reason, error } => Some(DeadLetter {
+                Outcome::Poison(refusal) => Some(DeadLetter {
                     message: &item.message,
-                    reason,
-                    error,
-                    event_type: item.kind().map(|kind| kind.as_str()),
+                    reason: refusal.reason(),
+                    error: refusal.to_string(),
+                    event_type: item.event_type(),
                 }),
                 _ => None,
             })
@@ -433,36 +451,14 @@ async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await;
 }
 
-/// The event type label of an item: its type, or `unknown` when it did not decode.
-fn event_type(item: &Item) -> &'static str {
-    item.kind().map_or("unknown", |kind| kind.as_str())
-}
-
 /// Counts outcomes and times the batch.
 fn record(items: &[Item], outcomes: &[Outcome], started: Instant) {
     let now_ms = chrono::Utc::now().timestamp_millis();
     for (item, outcome) in items.iter().zip(outcomes) {
-        let kind = event_type(item);
-        match outcome {
-            Outcome::Persisted => {
-                metrics::counter!(m::PERSISTED, "event_type" => kind).increment(1)
-            }
-            Outcome::Ignored(reason) => {
-                tracing::info!(event_type = kind, reason, topic = %item.message.topic, offset = item.message.offset, "event ignored");
-                metrics::counter!(m::IGNORED, "event_type" => kind, "reason" => *reason)
-                    .increment(1)
-            }
-            Outcome::Deferred(waits_for) => {
-                tracing::info!(event_type = kind, reason = %waits_for.reason(), "event parked");
-                metrics::counter!(m::DEFERRED, "event_type" => kind).increment(1)
-            }
-            Outcome::Held(_) => continue,
-            Outcome::Poison { reason, error } => {
-                tracing::warn!(event_type = kind, reason, %error, topic = %item.message.topic, partition = item.message.partition, offset = item.message.offset, "event dead-lettered");
-                metrics::counter!(m::DEAD_LETTERED, "event_type" => kind, "reason" => *reason)
-                    .increment(1)
-            }
+        if matches!(outcome, Outcome::Held(_)) {
+            continue;
         }
+        m::outcome(item, outcome);
         if let Some(produced) = item.message.timestamp_ms {
             metrics::histogram!(m::EVENT_LATENCY)
                 .record((now_ms - produced).max(0) as f64 / 1000.0);

@@ -1,40 +1,48 @@
 #![doc = include_str!("../README.md")]
 
-pub mod apply;
-pub mod breaker;
-pub mod config;
-pub mod consumer;
-pub mod context;
-pub mod deferred;
-pub mod dlq;
-pub mod envelope;
-pub mod error;
-pub mod event;
-pub mod health;
-pub mod held;
-pub mod message;
+mod apply;
+mod breaker;
+mod config;
+mod consumer;
+mod context;
+mod deferred;
+mod dlq;
+mod error;
+mod health;
+mod held;
+mod item;
+mod message;
 pub mod metrics;
-pub mod sweep;
+mod outcome;
+mod plan;
+mod sweep;
 
 use std::{future::Future, sync::Arc, time::Duration};
 
+use bridge_events::{Event, EventType};
 use bridge_models::Db;
+use diesel_async::AsyncPgConnection;
 use metrics_exporter_prometheus::PrometheusHandle;
 use rdkafka::{
     consumer::{Consumer, StreamConsumer},
     ClientConfig,
 };
-use tokio::sync::watch;
+use tokio::{sync::watch, task::JoinHandle};
 
 pub use config::Config;
-pub use envelope::{Envelope, EventType};
+pub use deferred::WaitsFor;
 pub use error::AdapterError;
+pub use outcome::{IgnoreReason, Outcome, Refusal};
+pub use sweep::refresh_statistics;
 
 /// Runs the adapter until `shutdown` completes: consumes every event topic
 /// under the prefix, serves `/health` and `/metrics`, sweeps parked events.
 ///
 /// On shutdown the in-flight batch is finished and committed (or, while the
-/// database is down, abandoned uncommitted), then the consumer leaves the group.
+/// database is down, abandoned uncommitted), then the consumer leaves the
+/// group. When the HTTP server or the sweep stops by itself, `/health`
+/// turns 503, the in-flight batch is finished the same way, and the adapter
+/// returns [`AdapterError::TaskDied`].
 pub async fn run(
     config: Config,
     metrics: Option<PrometheusHandle>,
@@ -53,6 +61,7 @@ pub async fn run(
             addr: config.http_addr,
             source,
         })?;
+    let http_addr = config.http_addr;
     let (stop, stopped) = watch::channel(false);
     let mut http_stopped = stopped.clone();
     let router = health::router(health::HttpState {
@@ -60,14 +69,14 @@ pub async fn run(
         db: db.clone(),
         metrics,
     });
-    let http = tokio::spawn(async move {
+    let mut http = tokio::spawn(async move {
         axum::serve(listener, router)
             .with_graceful_shutdown(async move {
                 let _ = http_stopped.wait_for(|stop| *stop).await;
             })
             .await
     });
-    let sweep = tokio::spawn(sweep::run(
+    let mut sweep = tokio::spawn(sweep::run(
         db.clone(),
         letters.clone(),
         health.clone(),
@@ -83,27 +92,105 @@ pub async fn run(
         "bridge-adapter started"
     );
 
-    let looped = consumer::Loop {
-        consumer: Arc::new(consumer),
-        db,
-        letters,
-        health,
-        pending_commit: Default::default(),
-        config,
-    };
-    let signal = async {
-        shutdown.await;
-        tracing::info!("shutdown requested: finishing the in-flight batch");
+    let looped = consumer::Loop::new(consumer, db, letters, health.clone(), config);
+    let supervise = async {
+        tokio::pin!(shutdown);
+        let died = tokio::select! {
+            () = &mut shutdown => None,
+            ended = &mut http => Some(Died::Http(ended)),
+            ended = &mut sweep => Some(Died::Sweep(ended)),
+        };
+        match &died {
+            None => tracing::info!("shutdown requested: finishing the in-flight batch"),
+            Some(died) => {
+                let (task, reason) = died.describe(http_addr);
+                tracing::error!(task, %reason, "a task the adapter needs stopped: finishing the in-flight batch, then exiting");
+                health.set_failed(format!("{task} stopped: {reason}"));
+            }
+        }
         let _ = stop.send(true);
+        died
     };
-    tokio::join!(looped.run(stopped), signal);
-    let _ = sweep.await;
-    let _ = http.await;
+    let ((), died) = tokio::join!(looped.run(stopped), supervise);
     // Dropping the consumer closes it: librdkafka leaves the group, so the
     // partitions move to the other adapters at once.
     drop(looped);
+    let result = match died {
+        Some(died) => {
+            let (task, reason) = died.describe(http_addr);
+            finish(&mut http, &mut sweep, &died).await;
+            Err(AdapterError::TaskDied { task, reason })
+        }
+        None => {
+            let _ = sweep.await;
+            match http.await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(source)) => Err(AdapterError::Http {
+                    addr: http_addr,
+                    source,
+                }),
+                Err(panic) => Err(AdapterError::TaskDied {
+                    task: "the HTTP server",
+                    reason: panic.to_string(),
+                }),
+            }
+        }
+    };
     tracing::info!("bridge-adapter stopped");
-    Ok(())
+    result
+}
+
+/// A task that stopped by itself, and how.
+enum Died {
+    /// The HTTP server: its error, or its panic.
+    Http(Result<std::io::Result<()>, tokio::task::JoinError>),
+    /// The sweep, which only ends on shutdown: its panic, if it panicked.
+    Sweep(Result<(), tokio::task::JoinError>),
+}
+
+impl Died {
+    /// Which task, and why it stopped.
+    fn describe(&self, http_addr: std::net::SocketAddr) -> (&'static str, String) {
+        match self {
+            Self::Http(Ok(Ok(()))) => ("the HTTP server", format!("it closed on {http_addr}")),
+            Self::Http(Ok(Err(err))) => ("the HTTP server", format!("on {http_addr}: {err}")),
+            Self::Http(Err(panic)) => ("the HTTP server", panic.to_string()),
+            Self::Sweep(Ok(())) => ("the parked-event sweep", "it returned".to_owned()),
+            Self::Sweep(Err(panic)) => ("the parked-event sweep", panic.to_string()),
+        }
+    }
+}
+
+/// Waits for the task that did not die (it stops on the stop signal).
+async fn finish<T, U>(http: &mut JoinHandle<T>, sweep: &mut JoinHandle<U>, died: &Died) {
+    match died {
+        Died::Http(_) => {
+            let _ = sweep.await;
+        }
+        Died::Sweep(_) => {
+            let _ = http.await;
+        }
+    }
+}
+
+/// Applies decoded `events` in one transaction, as the adapter applies a
+/// batch (the same plan and calls), and returns each one's outcome; nothing
+/// is parked: an event whose workflow or node is not stored comes back
+/// [`Outcome::Deferred`]. Benchmarks and embedding services use it to write
+/// events without Kafka.
+pub async fn apply_events(
+    conn: &mut AsyncPgConnection,
+    events: Vec<Event>,
+) -> bridge_models::Result<Vec<Outcome>> {
+    let items: Vec<item::Item> = events
+        .into_iter()
+        .map(|event| item::Item {
+            message: message::Consumed::default(),
+            event: Ok(event),
+            may_hold: false,
+        })
+        .collect();
+    apply::apply_batch(conn, &items, item::Source::Parked).await
 }
 
 /// Most bytes one fetch returns, unless `-X fetch.max.bytes` says otherwise
