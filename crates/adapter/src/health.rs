@@ -107,7 +107,7 @@ impl Health {
     }
 
     /// Why the adapter failed, if it did.
-    fn failure(&self) -> Option<String> {
+    pub(crate) fn failure(&self) -> Option<String> {
         self.failure
             .lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -16,6 +16,7 @@ pub mod metrics;
 mod outcome;
 mod plan;
 mod sweep;
+mod tasks;
 
 use std::{future::Future, sync::Arc, time::Duration};
 
@@ -27,7 +28,7 @@ use rdkafka::{
     consumer::{Consumer, StreamConsumer},
     ClientConfig,
 };
-use tokio::{sync::watch, task::JoinHandle};
+use tokio::sync::watch;
 
 pub use config::Config;
 pub use deferred::WaitsFor;
@@ -69,14 +70,14 @@ pub async fn run(
         db: db.clone(),
         metrics,
     });
-    let mut http = tokio::spawn(async move {
+    let http = tokio::spawn(async move {
         axum::serve(listener, router)
             .with_graceful_shutdown(async move {
                 let _ = http_stopped.wait_for(|stop| *stop).await;
             })
             .await
     });
-    let mut sweep = tokio::spawn(sweep::run(
+    let sweep = tokio::spawn(sweep::run(
         db.clone(),
         letters.clone(),
         health.clone(),
@@ -93,21 +94,9 @@ pub async fn run(
     );
 
     let looped = consumer::Loop::new(consumer, db, letters, health.clone(), config);
+    let mut tasks = tasks::Tasks { http, sweep };
     let supervise = async {
-        tokio::pin!(shutdown);
-        let died = tokio::select! {
-            () = &mut shutdown => None,
-            ended = &mut http => Some(Died::Http(ended)),
-            ended = &mut sweep => Some(Died::Sweep(ended)),
-        };
-        match &died {
-            None => tracing::info!("shutdown requested: finishing the in-flight batch"),
-            Some(died) => {
-                let (task, reason) = died.describe(http_addr);
-                tracing::error!(task, %reason, "a task the adapter needs stopped: finishing the in-flight batch, then exiting");
-                health.set_failed(format!("{task} stopped: {reason}"));
-            }
-        }
+        let died = tasks.watch(shutdown, &health).await;
         let _ = stop.send(true);
         died
     };
@@ -115,62 +104,9 @@ pub async fn run(
     // Dropping the consumer closes it: librdkafka leaves the group, so the
     // partitions move to the other adapters at once.
     drop(looped);
-    let result = match died {
-        Some(died) => {
-            let (task, reason) = died.describe(http_addr);
-            finish(&mut http, &mut sweep, &died).await;
-            Err(AdapterError::TaskDied { task, reason })
-        }
-        None => {
-            let _ = sweep.await;
-            match http.await {
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(source)) => Err(AdapterError::Http {
-                    addr: http_addr,
-                    source,
-                }),
-                Err(panic) => Err(AdapterError::TaskDied {
-                    task: "the HTTP server",
-                    reason: panic.to_string(),
-                }),
-            }
-        }
-    };
+    let result = tasks.finish(died, http_addr).await;
     tracing::info!("bridge-adapter stopped");
     result
-}
-
-/// A task that stopped by itself, and how.
-enum Died {
-    /// The HTTP server: its error, or its panic.
-    Http(Result<std::io::Result<()>, tokio::task::JoinError>),
-    /// The sweep, which only ends on shutdown: its panic, if it panicked.
-    Sweep(Result<(), tokio::task::JoinError>),
-}
-
-impl Died {
-    /// Which task, and why it stopped.
-    fn describe(&self, http_addr: std::net::SocketAddr) -> (&'static str, String) {
-        match self {
-            Self::Http(Ok(Ok(()))) => ("the HTTP server", format!("it closed on {http_addr}")),
-            Self::Http(Ok(Err(err))) => ("the HTTP server", format!("on {http_addr}: {err}")),
-            Self::Http(Err(panic)) => ("the HTTP server", panic.to_string()),
-            Self::Sweep(Ok(())) => ("the parked-event sweep", "it returned".to_owned()),
-            Self::Sweep(Err(panic)) => ("the parked-event sweep", panic.to_string()),
-        }
-    }
-}
-
-/// Waits for the task that did not die (it stops on the stop signal).
-async fn finish<T, U>(http: &mut JoinHandle<T>, sweep: &mut JoinHandle<U>, died: &Died) {
-    match died {
-        Died::Http(_) => {
-            let _ = sweep.await;
-        }
-        Died::Sweep(_) => {
-            let _ = http.await;
-        }
-    }
 }
 
 /// Applies decoded `events` in one transaction, as the adapter applies a

@@ -93,7 +93,7 @@ metrics! {
         "From an event's Kafka timestamp to its offset committed.";
     /// Messages behind the partition's end.
     LAG = "adapter_consumer_lag", Gauge, ["topic", "partition"],
-        "Messages behind the end of the partition, by topic and partition (assigned partitions only).";
+        "Messages behind the end of the partition, by topic and partition.";
     /// Connections the pool holds.
     POOL_SIZE = "adapter_db_pool_connections", Gauge, [],
         "Connections the database pool holds.";

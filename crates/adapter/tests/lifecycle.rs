@@ -65,6 +65,7 @@ async fn health_reports_every_component_and_metrics_count_by_type() {
     ] {
         assert!(text.contains(name), "/metrics lacks {name}:\n{text}");
     }
+    support::assert_emitted_as_catalogued(&adapter);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -41,7 +41,7 @@ async fn poison_goes_to_the_dead_letter_topic_and_the_rest_is_written() {
     rig.produce_raw(&steps_topic, "k3", misplaced.to_string().as_bytes(), &[])
         .await;
 
-    let _adapter = rig.adapter("adapter", &[]);
+    let adapter = rig.adapter("adapter", &[]);
     rig.wait_for_count("workflow_executions", 2).await;
     rig.wait_for_count("workflow_steps", 2).await;
 
@@ -119,4 +119,10 @@ async fn poison_goes_to_the_dead_letter_topic_and_the_rest_is_written() {
         .await,
         "offsets past the poison are committed"
     );
+    assert_eq!(
+        support::metric_sum(&adapter, "adapter_db_errors_total"),
+        2.0,
+        "the two refusals of the database (constraint, bound) count as kind=refused"
+    );
+    support::assert_emitted_as_catalogued(&adapter);
 }

@@ -491,3 +491,38 @@ pub fn metric_sum(adapter: &Adapter, name: &str) -> f64 {
     };
     bridge_adapter::metrics::sum(&body, name)
 }
+
+/// Asserts that every sample `adapter` serves on `/metrics` is of a metric
+/// in the catalog (the README's table), with exactly its labels.
+pub fn assert_emitted_as_catalogued(adapter: &Adapter) {
+    let (_, body) = adapter.get("/metrics").expect("/metrics answers");
+    let mut seen = 0;
+    for line in body
+        .lines()
+        .filter(|line| !line.starts_with('#') && !line.is_empty())
+    {
+        let series = line.rsplit_once(' ').expect("name and value").0;
+        let (name, labels) = series.split_once('{').unwrap_or((series, "}"));
+        let metric = bridge_adapter::metrics::CATALOG
+            .iter()
+            .find(|metric| {
+                name == metric.name
+                    || ["_bucket", "_sum", "_count"]
+                        .iter()
+                        .any(|suffix| name.strip_suffix(suffix) == Some(metric.name))
+            })
+            .unwrap_or_else(|| panic!("{name} is served but not in the catalog"));
+        let mut keys: Vec<&str> = labels
+            .trim_end_matches('}')
+            .split(',')
+            .filter_map(|pair| pair.split_once('=').map(|(key, _)| key))
+            .filter(|key| !matches!(*key, "le" | "quantile"))
+            .collect();
+        keys.sort_unstable();
+        let mut expected = metric.labels.to_vec();
+        expected.sort_unstable();
+        assert_eq!(keys, expected, "labels of {line}");
+        seen += 1;
+    }
+    assert!(seen > 0, "no samples served");
+}
