@@ -66,7 +66,7 @@ metrics! {
         "Events written or found written (redeliveries), by event_type; a parked event counts when it is applied.";
     /// Events sent to a dead-letter topic.
     DEAD_LETTERED = "adapter_events_dead_lettered_total", Counter, ["event_type", "reason"],
-        "Events sent to <topic>.dlq, by event_type and reason (the dlq.reason header).";
+        "Events sent to the dead-letter topics, by event_type and reason (the dlq.reason header).";
     /// Events deliberately not written.
     IGNORED = "adapter_events_ignored_total", Counter, ["event_type", "reason"],
         "Events deliberately not written, by event_type and reason (late_state_change).";
