@@ -37,6 +37,10 @@ pub struct Config {
     /// Database URL; without it, the `PG*` variables or the built-in default.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// Most time between offset commits, in ms; offsets are also committed
+    /// when partitions are revoked and at shutdown. 0 commits after every batch.
+    #[arg(long, env = "BRIDGE_ADAPTER_COMMIT_INTERVAL_MS", default_value_t = 250)]
+    pub commit_interval_ms: u64,
     /// Most database connections the pool keeps.
     #[arg(long, env = "BRIDGE_ADAPTER_POOL_SIZE", default_value_t = 4)]
     pub pool_size: u32,
@@ -120,6 +124,11 @@ impl Config {
     /// The batch linger.
     pub fn linger(&self) -> Duration {
         Duration::from_millis(self.linger_ms)
+    }
+
+    /// Most time between offset commits.
+    pub fn commit_interval(&self) -> Duration {
+        Duration::from_millis(self.commit_interval_ms)
     }
 
     /// The database URL: the flag or `DATABASE_URL`, else the `PG*` variables.

@@ -15,10 +15,7 @@ use std::{
 
 use bridge_models::{Db, Error};
 use diesel_async::RunQueryDsl;
-use rdkafka::{
-    consumer::{CommitMode, Consumer, StreamConsumer},
-    Offset, TopicPartitionList,
-};
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use tokio::{sync::watch, task::JoinHandle};
 
 use crate::{
@@ -49,6 +46,8 @@ pub(crate) struct Loop {
     config: Config,
     /// The offset commit still under way, if any: at most one at a time.
     pending_commit: Mutex<Option<JoinHandle<()>>>,
+    /// When the last commit was started.
+    last_commit: Mutex<Instant>,
 }
 
 /// How a batch ended.
@@ -75,6 +74,7 @@ impl Loop {
             health,
             config,
             pending_commit: Mutex::default(),
+            last_commit: Mutex::new(Instant::now()),
         }
     }
 
@@ -82,6 +82,7 @@ impl Loop {
     /// (or, while the database is down, abandoned uncommitted) first.
     pub async fn run(&self, mut shutdown: watch::Receiver<bool>) {
         self.consume(&mut shutdown).await;
+        self.commit_applied(true).await;
         self.finish_commit().await;
     }
 
@@ -94,6 +95,7 @@ impl Loop {
                 return;
             };
             if batch.is_empty() && held.is_empty() {
+                self.commit_applied(false).await;
                 continue;
             }
             if let Done::Abandoned = self.process(batch, &mut carry, &mut held, shutdown).await {
@@ -121,9 +123,11 @@ impl Loop {
         let mut batch: Vec<Consumed> = carry.drain(..).collect();
         if batch.is_empty() {
             let expiry = held.next_expiry();
+            let commit_due = self.commit_due_at();
             let first = tokio::select! {
                 message = self.consumer.recv() => message.map(|m| Consumed::from_message(&m)),
                 _ = until(expiry) => return Some(Vec::new()),
+                _ = until(commit_due) => return Some(Vec::new()),
                 _ = stopped(shutdown) => return None,
             };
             match first {
@@ -386,27 +390,45 @@ impl Loop {
         }
     }
 
-    /// Commits, per partition, the offset after the batch's last message,
-    /// once the previous batch's commit is done; returns without waiting
-    /// for this one, which overlaps the next batch.
+    /// Records, per partition, the offset after the batch's last message
+    /// (never past its first held event: [`Held::commit_offsets`]) and
+    /// commits what is recorded once `--commit-interval-ms` has passed since
+    /// the last commit.
+    async fn commit(&self, items: &[Item], held: &mut Held) {
+        self.uncommitted().record(held.commit_offsets(items));
+        self.commit_applied(false).await;
+    }
+
+    /// The offsets applied and not yet committed (shared with the rebalance callback).
+    fn uncommitted(&self) -> &crate::offsets::Uncommitted {
+        &self.consumer.context().uncommitted
+    }
+
+    /// When the offsets recorded are due to be committed; `None` when none is recorded.
+    fn commit_due_at(&self) -> Option<Instant> {
+        if self.uncommitted().is_empty() {
+            return None;
+        }
+        Some(*self.last_commit.lock().expect("not poisoned") + self.config.commit_interval())
+    }
+
+    /// Commits the recorded offsets, when due (or `now`), once the previous
+    /// commit is done; returns without waiting for this one, which overlaps
+    /// the next batch.
     ///
     /// One commit at a time keeps them in order (asynchronous commits can
     /// overtake one another: tansu 0.6 applied them out of order, leaving
     /// offsets behind). A commit that fails only means a redelivery, which
     /// the idempotent writes absorb.
-    ///
-    /// A partition's commit stops at its first held event ([`Held::commit_offsets`]).
-    async fn commit(&self, items: &[Item], held: &mut Held) {
-        let next = held.commit_offsets(items);
-        let mut offsets = TopicPartitionList::with_capacity(next.len());
-        for ((topic, partition), offset) in next {
-            if let Err(err) =
-                offsets.add_partition_offset(&topic, partition, Offset::Offset(offset))
-            {
-                tracing::warn!(%err, topic, partition, "building the offset commit");
-            }
+    async fn commit_applied(&self, now: bool) {
+        match self.commit_due_at() {
+            None => return,
+            Some(due) if !now && Instant::now() < due => return,
+            Some(_) => {}
         }
         self.finish_commit().await;
+        let offsets = self.uncommitted().take_all();
+        *self.last_commit.lock().expect("not poisoned") = Instant::now();
         let consumer = self.consumer.clone();
         let commit = tokio::task::spawn_blocking(move || {
             if let Err(err) = consumer.commit(&offsets, CommitMode::Sync) {

@@ -13,6 +13,7 @@ mod held;
 mod item;
 mod message;
 pub mod metrics;
+mod offsets;
 mod outcome;
 mod plan;
 mod sweep;
