@@ -41,6 +41,8 @@ pub enum Exit {
     ServerBusy = 9,
     /// TLS could not be set up as `sslmode` demands.
     Tls = 10,
+    /// A migration's statements never got their table locks within `--ddl-lock-timeout`.
+    DdlLockTimeout = 11,
 }
 
 impl Exit {
@@ -73,6 +75,7 @@ impl Exit {
             MigrateError::ServerBusy { .. } => Self::ServerBusy,
             MigrateError::Tls { .. } => Self::Tls,
             MigrateError::LockTimeout { .. } => Self::LockTimeout,
+            MigrateError::DdlLockTimeout { .. } => Self::DdlLockTimeout,
             MigrateError::MigrationFailed { .. } | MigrateError::UnknownApplied { .. } => {
                 Self::MigrationFailed
             }

@@ -1,22 +1,28 @@
 //! A connection holding the migration lock, and the steps run on it.
 
-use std::time::{Duration, Instant};
+use std::{
+    thread,
+    time::{Duration, Instant},
+};
 
 use diesel::{
-    connection::BoxableConnection,
+    connection::{BoxableConnection, SimpleConnection},
     migration::{Migration, MigrationMetadata, MigrationName},
     pg::Pg,
     Connection,
 };
-use diesel_async::AsyncPgConnection;
+use diesel_async::{async_connection_wrapper::BlockOn, AsyncPgConnection};
 use diesel_migrations::MigrationHarness;
 
 use crate::{
     checksum,
+    connect::connect,
     error::MigrateError,
-    guard, history, lock, lost,
+    guard, history, lock, lock_wait, lost,
+    observer::Observer,
+    options::Options,
     report::{Direction, Step},
-    runtime::SyncPgConnection,
+    runtime::{SyncPgConnection, ThisThread},
     source::Script,
     status::Status,
     table_rows::TableRows,
@@ -30,6 +36,10 @@ pub(crate) struct Session {
     conn: SyncPgConnection,
     /// The migrations of the source, in version order.
     pub scripts: Vec<Script>,
+    /// The options of the run, once locked: the bounds of each migration.
+    options: Option<Options>,
+    /// Notes who blocks this session's lock waits; started before the first migration.
+    observer: Option<Observer>,
 }
 
 impl Session {
@@ -38,12 +48,17 @@ impl Session {
         Self {
             conn: SyncPgConnection::from(conn),
             scripts,
+            options: None,
+            observer: None,
         }
     }
 
-    /// Takes the migration lock, waiting at most `timeout`.
-    pub fn lock(&mut self, timeout: Duration) -> Result<()> {
-        lock::acquire(&mut self.conn, timeout)
+    /// Takes the migration lock, waiting at most `options.lock_timeout`;
+    /// migrations then run under the bounds of `options`.
+    pub fn lock(&mut self, options: &Options) -> Result<()> {
+        lock::acquire(&mut self.conn, options.lock_timeout)?;
+        self.options = Some(options.clone());
+        Ok(())
     }
 
     /// `err` as [`MigrateError::ConnectionLost`] when this session's
@@ -82,25 +97,123 @@ impl Session {
         ))
     }
 
-    /// Creates Diesel's bookkeeping table and ours if missing.
+    /// Creates Diesel's bookkeeping table and ours if missing, and gets
+    /// ready to tell and report lock timeouts.
     pub fn prepare_bookkeeping(&mut self) -> Result<()> {
         checksum::create_tables(&mut self.conn).map_err(MigrateError::database(
             "creating the migration bookkeeping tables",
-        ))
+        ))?;
+        if self.observer.is_none() {
+            lock_wait::untranslated_messages(&mut self.conn);
+            self.observer = self.start_observer();
+        }
+        Ok(())
     }
 
-    /// Runs script `index` in `direction`, in its own transaction unless it opts out.
+    /// An observer of this session's lock waits on a connection of its own;
+    /// none without a bound, or when that connection cannot be opened (the
+    /// migrations then run all the same, only their blockers go unnamed).
+    fn start_observer(&mut self) -> Option<Observer> {
+        let options = self.options.as_ref()?;
+        if options.ddl_lock_timeout.is_zero() {
+            return None;
+        }
+        let pid = lock::backend_pid(&mut self.conn).ok()?;
+        let observer_options = Options {
+            wait: None,
+            application_name: format!("{} (lock observer)", options.application_name),
+            ..options.clone()
+        };
+        let conn = ThisThread
+            .block_on(connect(&observer_options))
+            .inspect_err(|err| tracing::debug!("no lock observer: {err}"))
+            .ok()?;
+        let every = (options.ddl_lock_timeout / 4)
+            .clamp(Duration::from_millis(20), Duration::from_millis(500));
+        Some(Observer::start(conn, pid, every))
+    }
+
+    /// Runs script `index` in `direction`, in its own transaction unless it
+    /// opts out, under `ddl_lock_timeout` and its own `statement_timeout`;
+    /// an attempt whose lock wait timed out is rolled back and retried as
+    /// `lock_retry` says.
     pub fn run(&mut self, index: usize, direction: Direction) -> Result<Step> {
         let started = Instant::now();
+        let options = self
+            .options
+            .clone()
+            .expect("migrations run only under the lock");
         let script = &self.scripts[index];
-        let run_step = |conn: &mut SyncPgConnection| step(conn, script, direction);
-        let outcome = match script.runnable().metadata().run_in_transaction() {
-            true => self.conn.transaction(run_step),
-            false => run_step(&mut self.conn),
-        };
-        outcome.map_err(|err| failed(script, direction, &*err))?;
-        Ok(Step::of(script, direction, Some(started.elapsed())))
+        set_timeouts(
+            &mut self.conn,
+            options.ddl_lock_timeout,
+            script.statement_timeout(direction),
+        )
+        .map_err(|err| failed(script, direction, &err))?;
+        let attempts = options.lock_retry.attempts.max(1);
+        let mut attempt = 1;
+        loop {
+            if let Some(observer) = &self.observer {
+                observer.clear();
+            }
+            let run_step = |conn: &mut SyncPgConnection| step(conn, script, direction);
+            let outcome = match script.in_transaction() {
+                true => self.conn.transaction(run_step),
+                false => run_step(&mut self.conn),
+            };
+            let err = match outcome {
+                Ok(()) => return Ok(Step::of(script, direction, Some(started.elapsed()))),
+                Err(err) if lock_wait::is_lock_timeout(&*err) => err,
+                Err(err) => return Err(failed(script, direction, &*err)),
+            };
+            let blockers = self
+                .observer
+                .as_ref()
+                .map(Observer::blockers)
+                .unwrap_or_default();
+            if attempt >= attempts {
+                return Err(MigrateError::DdlLockTimeout {
+                    dir_name: script.dir_name.clone(),
+                    direction,
+                    attempts,
+                    lock_timeout: options.ddl_lock_timeout,
+                    elapsed: started.elapsed(),
+                    blockers,
+                    in_transaction: script.in_transaction(),
+                });
+            }
+            let wait = options.lock_retry.wait_after(attempt);
+            tracing::warn!(
+                attempt,
+                attempts,
+                "{} {}: {err}; lock_timeout {:?}; {}; retrying in {wait:.1?}",
+                direction.verb(),
+                script.dir_name,
+                options.ddl_lock_timeout,
+                crate::blocker::blockers_text(&blockers),
+            );
+            thread::sleep(wait);
+            attempt += 1;
+        }
     }
+}
+
+/// Sets the session's `lock_timeout` and `statement_timeout` (the server's
+/// default when `statement` is `None`) for the next migration; outside its
+/// transaction, so a rollback keeps them.
+fn set_timeouts(
+    conn: &mut SyncPgConnection,
+    lock: Duration,
+    statement: Option<Duration>,
+) -> diesel::QueryResult<()> {
+    let statement = statement.map_or_else(
+        || "DEFAULT".to_owned(),
+        |timeout| format!("'{}ms'", timeout.as_millis()),
+    );
+    conn.batch_execute(&format!(
+        "SET lock_timeout = '{}ms'; SET statement_timeout = {statement}",
+        lock.as_millis()
+    ))
 }
 
 /// One migration through Diesel's harness plus its checksum bookkeeping.
