@@ -15,7 +15,7 @@ Exit codes:
   0   success
   1   unexpected database error
   2   usage or configuration error (bad flag, malformed URL, unknown version, missing database)
-  3   status --check found pending, unknown or changed migrations
+  3   status --check found pending, unknown or changed migrations, or an INVALID index
   4   database unreachable, or the connection lost mid-command (rerun it)
   5   migration or retention lock not acquired within --lock-timeout
   6   a migration failed (rolled back; the ones before it stay applied)
@@ -190,7 +190,7 @@ impl RevertMode {
 /// Arguments of `status`.
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// Exit with code 3 when anything is pending, unknown or changed
+    /// Exit with code 3 when anything is pending, unknown or changed, or an index is INVALID
     #[arg(long)]
     pub check: bool,
     /// Output format

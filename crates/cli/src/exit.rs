@@ -25,7 +25,7 @@ pub enum Exit {
     Failure = 1,
     /// Bad usage or configuration: a malformed URL, an unknown version, a missing database.
     Usage = 2,
-    /// `status --check` found pending, unknown or changed migrations.
+    /// `status --check` found pending, unknown or changed migrations, or an invalid index.
     CheckFailed = 3,
     /// The database server could not be reached, or the connection to it was lost.
     Unreachable = 4,

@@ -18,7 +18,7 @@ use crate::{
     checksum,
     connect::connect,
     error::MigrateError,
-    guard, history, lock, lock_wait, lost,
+    guard, history, invalid_index, lock, lock_wait, lost,
     observer::Observer,
     options::Options,
     report::{Direction, Step},
@@ -86,7 +86,9 @@ impl Session {
         let applied = history::applied(&mut self.conn).map_err(MigrateError::database(context))?;
         let recorded =
             checksum::recorded(&mut self.conn).map_err(MigrateError::database(context))?;
-        Ok(Status::compare(&self.scripts, &applied, &recorded))
+        let invalid =
+            invalid_index::all(&mut self.conn).map_err(MigrateError::database(context))?;
+        Ok(Status::compare(&self.scripts, &applied, &recorded, invalid))
     }
 
     /// The tables that reverting `plan` drops, with their rows.
@@ -159,6 +161,10 @@ impl Session {
             let run_step = |conn: &mut SyncPgConnection| step(conn, script, direction);
             let outcome = match script.in_transaction() {
                 true => self.conn.transaction(run_step),
+                // A retry first drops what the timed-out attempt left invalid.
+                false if attempt > 1 => drop_left_invalid(&mut self.conn, script, direction)
+                    .map_err(StepError::from)
+                    .and_then(|()| run_step(&mut self.conn)),
                 false => run_step(&mut self.conn),
             };
             let err = match outcome {
@@ -172,6 +178,10 @@ impl Session {
                 .map(Observer::blockers)
                 .unwrap_or_default();
             if attempt >= attempts {
+                if !script.in_transaction() {
+                    // Best effort: a drop that times out too leaves the index to `status`.
+                    let _ = drop_left_invalid(&mut self.conn, script, direction);
+                }
                 return Err(MigrateError::DdlLockTimeout {
                     dir_name: script.dir_name.clone(),
                     direction,
@@ -186,9 +196,10 @@ impl Session {
             tracing::warn!(
                 attempt,
                 attempts,
-                "{} {}: {err}; lock_timeout {:?}; {}; retrying in {wait:.1?}",
+                "{} {}: {}; lock_timeout {:?}; {}; retrying in {wait:.1?}",
                 direction.verb(),
                 script.dir_name,
+                server_message(&*err),
                 options.ddl_lock_timeout,
                 crate::blocker::blockers_text(&blockers),
             );
@@ -196,6 +207,31 @@ impl Session {
             attempt += 1;
         }
     }
+}
+
+/// Drops the indexes that a timed-out attempt of the non-transactional
+/// `script` left invalid (its `CREATE INDEX CONCURRENTLY` statements), so
+/// that the next attempt can build them again; the drop waits for locks
+/// too, under the same `lock_timeout`.
+fn drop_left_invalid(
+    conn: &mut SyncPgConnection,
+    script: &Script,
+    direction: Direction,
+) -> diesel::QueryResult<()> {
+    let sql = match direction {
+        Direction::Up => script.up_sql.as_str(),
+        Direction::Down => script.down_sql.as_deref().unwrap_or_default(),
+    };
+    let names = invalid_index::built_concurrently(sql);
+    let dropped = invalid_index::drop_invalid(conn, &names)?;
+    if !dropped.is_empty() {
+        tracing::warn!(
+            "{}: dropped the invalid index(es) {} a timed-out attempt left",
+            script.dir_name,
+            dropped.join(", ")
+        );
+    }
+    Ok(())
 }
 
 /// Sets the session's `lock_timeout` and `statement_timeout` (the server's
