@@ -319,6 +319,40 @@ mod tests {
         assert!(!MigrateError::Config("bad".to_owned()).is_retryable());
     }
 
+    fn lock_wait_failed(in_transaction: bool) -> MigrateError {
+        MigrateError::DdlLockTimeout {
+            dir_name: "2030-01-01-000002_add_note".to_owned(),
+            direction: Direction::Up,
+            attempts: 3,
+            lock_timeout: Duration::from_millis(500),
+            elapsed: Duration::from_secs(2),
+            blockers: vec![Blocker {
+                pid: 42,
+                application_name: Some("reader".to_owned()),
+                state: Some("idle in transaction".to_owned()),
+                open_seconds: Some(12.34),
+            }],
+            in_transaction,
+        }
+    }
+
+    #[test]
+    fn a_migration_that_never_got_its_locks_names_its_blockers_and_may_be_retried() {
+        let err = lock_wait_failed(true);
+        assert!(err.is_retryable());
+        let text = err.to_string();
+        assert!(
+            text.contains(
+                "blocked by pid 42 (application_name \"reader\", idle in transaction, open for 12.3 s)"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("all 3 attempts"), "{text}");
+        assert!(text.contains("nothing of it is applied"), "{text}");
+        let outside = lock_wait_failed(false).to_string();
+        assert!(outside.contains("may have committed"), "{outside}");
+    }
+
     #[test]
     fn a_lost_connection_says_what_became_of_the_migration_in_flight() {
         let rolled_back = lost(true).to_string();
