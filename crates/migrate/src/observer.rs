@@ -8,6 +8,7 @@
 //! the server.
 
 use std::{
+    future::Future,
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -16,7 +17,10 @@ use diesel::sql_types::Integer;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use tokio::task::JoinHandle;
 
-use crate::blocker::{Blocker, BLOCKERS_OF};
+use crate::{
+    blocker::{Blocker, BLOCKERS_OF},
+    Result,
+};
 
 /// Notes the latest blockers of one session; stops when dropped.
 pub(crate) struct Observer {
@@ -25,11 +29,24 @@ pub(crate) struct Observer {
 }
 
 impl Observer {
-    /// Starts watching session `pid` over `conn`, looking every `every`.
-    pub fn start(mut conn: AsyncPgConnection, pid: i32, every: Duration) -> Self {
+    /// Starts watching session `pid` over the connection `connect` opens,
+    /// looking every `every`. It connects in the background, while the
+    /// migrations run, so that a run whose locks are free waits for nothing;
+    /// without that connection it notes nothing.
+    pub fn start<C>(connect: C, pid: i32, every: Duration) -> Self
+    where
+        C: Future<Output = Result<AsyncPgConnection>> + Send + 'static,
+    {
         let latest = Arc::new(Mutex::new(Vec::new()));
         let noted = Arc::clone(&latest);
         let task = crate::runtime::spawn_here(async move {
+            let mut conn = match connect.await {
+                Ok(conn) => conn,
+                Err(err) => {
+                    tracing::debug!("no lock observer: {err}");
+                    return;
+                }
+            };
             loop {
                 tokio::time::sleep(every).await;
                 let found = diesel::sql_query(BLOCKERS_OF)

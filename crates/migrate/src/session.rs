@@ -11,7 +11,7 @@ use diesel::{
     pg::Pg,
     Connection,
 };
-use diesel_async::{async_connection_wrapper::BlockOn, AsyncPgConnection};
+use diesel_async::AsyncPgConnection;
 use diesel_migrations::MigrationHarness;
 
 use crate::{
@@ -22,7 +22,7 @@ use crate::{
     observer::Observer,
     options::Options,
     report::{Direction, Step},
-    runtime::{SyncPgConnection, ThisThread},
+    runtime::SyncPgConnection,
     source::Script,
     status::Status,
     table_rows::TableRows,
@@ -113,8 +113,8 @@ impl Session {
     }
 
     /// An observer of this session's lock waits on a connection of its own;
-    /// none without a bound, or when that connection cannot be opened (the
-    /// migrations then run all the same, only their blockers go unnamed).
+    /// none without a bound. Should that connection fail (e.g. no slot
+    /// free), the migrations run all the same, only their blockers go unnamed.
     fn start_observer(&mut self) -> Option<Observer> {
         let options = self.options.as_ref()?;
         if options.ddl_lock_timeout.is_zero() {
@@ -126,13 +126,10 @@ impl Session {
             application_name: format!("{} (lock observer)", options.application_name),
             ..options.clone()
         };
-        let conn = ThisThread
-            .block_on(connect(&observer_options))
-            .inspect_err(|err| tracing::debug!("no lock observer: {err}"))
-            .ok()?;
         let every = (options.ddl_lock_timeout / 4)
             .clamp(Duration::from_millis(20), Duration::from_millis(500));
-        Some(Observer::start(conn, pid, every))
+        let connect = async move { connect(&observer_options).await };
+        Some(Observer::start(connect, pid, every))
     }
 
     /// Runs script `index` in `direction`, in its own transaction unless it
