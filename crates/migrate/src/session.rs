@@ -155,16 +155,7 @@ impl Session {
             if let Some(observer) = &self.observer {
                 observer.clear();
             }
-            let run_step = |conn: &mut SyncPgConnection| step(conn, script, direction);
-            let outcome = match script.in_transaction() {
-                true => self.conn.transaction(run_step),
-                // A retry first drops what the timed-out attempt left invalid.
-                false if attempt > 1 => drop_left_invalid(&mut self.conn, script, direction)
-                    .map_err(StepError::from)
-                    .and_then(|()| run_step(&mut self.conn)),
-                false => run_step(&mut self.conn),
-            };
-            let err = match outcome {
+            let err = match try_once(&mut self.conn, script, direction, attempt > 1) {
                 Ok(()) => return Ok(Step::of(script, direction, Some(started.elapsed()))),
                 Err(err) if lock_wait::is_lock_timeout(&*err) => err,
                 Err(err) => return Err(failed(script, direction, &*err)),
@@ -203,6 +194,25 @@ impl Session {
             thread::sleep(wait);
             attempt += 1;
         }
+    }
+}
+
+/// One attempt at `script`: in a transaction unless it opts out; a retry
+/// of one that opts out first drops what the timed-out attempt left invalid.
+fn try_once(
+    conn: &mut SyncPgConnection,
+    script: &Script,
+    direction: Direction,
+    retry: bool,
+) -> Result<(), StepError> {
+    let run_step = |conn: &mut SyncPgConnection| step(conn, script, direction);
+    match (script.in_transaction(), retry) {
+        (true, _) => conn.transaction(run_step),
+        (false, true) => {
+            drop_left_invalid(conn, script, direction)?;
+            run_step(conn)
+        }
+        (false, false) => run_step(conn),
     }
 }
 
