@@ -76,7 +76,12 @@ async fn sigterm_commits_what_was_written_and_leaves_the_group() {
         .flat_map(|_| support::workflow_life(3))
         .collect();
     rig.produce_all(&events).await;
-    let mut first = rig.adapter("first", &["--batch-size", "20"]);
+    // No interval commit comes within the test: what is committed, the
+    // shutdown commits.
+    let mut first = rig.adapter(
+        "first",
+        &["--batch-size", "20", "--commit-interval-ms", "600000"],
+    );
     let moving = support::wait_until(support::PATIENCE, || async {
         rig.count("workflow_steps").await >= 90
     })
