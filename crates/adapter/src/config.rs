@@ -37,6 +37,10 @@ pub struct Config {
     /// Database URL; without it, the `PG*` variables or the built-in default.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// Static membership: this member's `group.instance.id` (KIP-345), kept
+    /// across restarts, so a restart within the session timeout moves no partition.
+    #[arg(long, env = "BRIDGE_ADAPTER_GROUP_INSTANCE_ID")]
+    pub group_instance_id: Option<String>,
     /// Most time between offset commits, in ms; offsets are also committed
     /// when partitions are revoked and at shutdown. 0 commits after every batch.
     #[arg(long, env = "BRIDGE_ADAPTER_COMMIT_INTERVAL_MS", default_value_t = 250)]

@@ -50,6 +50,9 @@ impl ConsumerContext for AdapterContext {
         match rebalance {
             Rebalance::Revoke(partitions) => {
                 tracing::info!(partitions = partitions.count(), "partitions revoked");
+                metrics::counter!(m::REBALANCES, "kind" => "revoke").increment(1);
+                metrics::counter!(m::REVOKED).increment(partitions.count() as u64);
+                self.health.forget(partitions);
                 // What was applied for them is committed before they go, so
                 // their next owner starts after it. The loop polls only
                 // between batches, so nothing of theirs is being applied now.
@@ -68,9 +71,13 @@ impl ConsumerContext for AdapterContext {
                 }
             }
             Rebalance::Assign(partitions) => {
+                metrics::counter!(m::REBALANCES, "kind" => "assign").increment(1);
                 tracing::info!(partitions = partitions.count(), "partitions assigned")
             }
-            Rebalance::Error(err) => tracing::warn!(%err, "rebalance error"),
+            Rebalance::Error(err) => {
+                metrics::counter!(m::REBALANCES, "kind" => "error").increment(1);
+                tracing::warn!(%err, "rebalance error")
+            }
         }
     }
 }

@@ -114,6 +114,18 @@ impl Health {
             .clone()
     }
 
+    /// Forgets the partitions this member gives up: they leave `/health`
+    /// at once and their lag gauges drop to 0 (their new owner reports them).
+    pub fn forget(&self, revoked: &rdkafka::TopicPartitionList) {
+        let mut partitions = self.partitions.lock().unwrap_or_else(|p| p.into_inner());
+        for element in revoked.elements() {
+            let key = (element.topic().to_owned(), element.partition());
+            partitions.remove(&key);
+            metrics::gauge!(crate::metrics::LAG, "topic" => key.0, "partition" => key.1.to_string())
+                .set(0.0);
+        }
+    }
+
     fn partitions(&self) -> Vec<PartitionLag> {
         self.partitions
             .lock()

@@ -153,6 +153,9 @@ fn consumer_config(config: &Config, properties: &[(String, String)]) -> ClientCo
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("statistics.interval.ms", "1000");
+    if let Some(instance) = &config.group_instance_id {
+        client.set("group.instance.id", instance);
+    }
     for (name, value) in properties {
         client.set(name, value);
     }
@@ -217,5 +220,15 @@ mod tests {
             fetch_max_bytes(&["-X", "message.max.bytes=4000000"]),
             "4000000"
         );
+    }
+
+    #[test]
+    fn a_group_instance_id_makes_the_member_static() {
+        let config = Config::parse_from(["bridge-adapter", "--group-instance-id", "adapter-0"]);
+        let client = consumer_config(&config, &config.kafka_properties());
+        assert_eq!(client.get("group.instance.id"), Some("adapter-0"));
+        let config = Config::parse_from(["bridge-adapter"]);
+        let client = consumer_config(&config, &config.kafka_properties());
+        assert_eq!(client.get("group.instance.id"), None);
     }
 }

@@ -106,6 +106,12 @@ metrics! {
     /// Database failures.
     DB_ERRORS = "adapter_db_errors_total", Counter, ["kind"],
         "Database failures, by kind: retryable (the batch is retried) or refused (the event is dead-lettered).";
+    /// Rebalances this member took part in.
+    REBALANCES = "adapter_rebalances_total", Counter, ["kind"],
+        "Rebalances of this member, by kind: assign, revoke or error.";
+    /// Partitions taken from this member by rebalances.
+    REVOKED = "adapter_partitions_revoked_total", Counter, [],
+        "Partitions revoked from this member (each committed and forgotten as it goes).";
     /// Offset commits that failed (the events will be redelivered).
     COMMIT_ERRORS = "adapter_offset_commit_errors_total", Counter, [],
         "Offset commits that failed (the events are redelivered).";
