@@ -33,6 +33,8 @@ pub mod code {
     pub const SERVER_BUSY: i32 = 9;
     /// TLS failed.
     pub const TLS: i32 = 10;
+    /// What `inspect` was asked for does not exist.
+    pub const NOT_FOUND: i32 = 11;
 }
 
 /// The migrations the binary embeds.
