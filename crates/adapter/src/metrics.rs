@@ -19,6 +19,8 @@ pub const HELD: &str = "adapter_events_held";
 pub const DEFERRED_APPLIED: &str = "adapter_deferred_events_applied_total";
 /// Events parked now.
 pub const DEFERRED_WAITING: &str = "adapter_deferred_events_waiting";
+/// Seconds the longest-parked event has waited (0 when none is parked).
+pub const DEFERRED_OLDEST_AGE: &str = "adapter_deferred_events_oldest_age_seconds";
 /// Events per applied batch.
 pub const BATCH_SIZE: &str = "adapter_batch_size";
 /// Time from a batch's first message to its offsets committed.
@@ -31,12 +33,41 @@ pub const LAG: &str = "adapter_consumer_lag";
 pub const POOL_SIZE: &str = "adapter_db_pool_connections";
 /// Connections checked out of the pool.
 pub const POOL_IN_USE: &str = "adapter_db_pool_connections_in_use";
+/// Most connections the pool may hold (`--pool-size`).
+pub const POOL_MAX: &str = "adapter_db_pool_connections_max";
 /// 1 while the circuit breaker is open (database unavailable), else 0.
 pub const CIRCUIT_OPEN: &str = "adapter_circuit_breaker_open";
 /// Database failures, by `kind` (`retryable` or `refused`).
 pub const DB_ERRORS: &str = "adapter_db_errors_total";
 /// Offset commits that failed (the events will be redelivered).
 pub const COMMIT_ERRORS: &str = "adapter_offset_commit_errors_total";
+
+/// Every metric the adapter registers, as `/metrics` names it (a histogram
+/// `h` is served as `h_bucket`, `h_sum` and `h_count`).
+pub const ALL: [&str; 19] = [
+    CONSUMED,
+    PERSISTED,
+    DEAD_LETTERED,
+    IGNORED,
+    DEFERRED,
+    HELD,
+    DEFERRED_APPLIED,
+    DEFERRED_WAITING,
+    DEFERRED_OLDEST_AGE,
+    BATCH_SIZE,
+    BATCH_SECONDS,
+    EVENT_LATENCY,
+    LAG,
+    POOL_SIZE,
+    POOL_IN_USE,
+    POOL_MAX,
+    CIRCUIT_OPEN,
+    DB_ERRORS,
+    COMMIT_ERRORS,
+];
+
+/// The histograms among [`ALL`].
+pub const HISTOGRAMS: [&str; 3] = [BATCH_SIZE, BATCH_SECONDS, EVENT_LATENCY];
 
 /// The sum over all label sets of metric `name` in Prometheus text `text`
 /// (what `/metrics` serves); 0 when it is absent.
@@ -92,6 +123,10 @@ fn describe() {
     );
     describe_gauge!(DEFERRED_WAITING, "Events parked now.");
     describe_gauge!(
+        DEFERRED_OLDEST_AGE,
+        "Seconds the longest-parked event has waited (0 when none is parked)."
+    );
+    describe_gauge!(
         HELD,
         "Events waiting in memory for their workflow or node, before they would be parked."
     );
@@ -113,6 +148,10 @@ fn describe() {
     describe_gauge!(POOL_SIZE, "Connections the database pool holds.");
     describe_gauge!(POOL_IN_USE, "Connections checked out of the database pool.");
     describe_gauge!(
+        POOL_MAX,
+        "Most connections the database pool may hold (--pool-size)."
+    );
+    describe_gauge!(
         CIRCUIT_OPEN,
         "1 while the circuit breaker is open (database unavailable), else 0."
     );
@@ -124,4 +163,21 @@ fn describe() {
         COMMIT_ERRORS,
         "Offset commits that failed (the events are redelivered)."
     );
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn all_lists_every_metric_name_declared_here() {
+        let declared: Vec<&str> = include_str!("metrics.rs")
+            .lines()
+            .filter(|line| line.starts_with("pub const") && line.contains(": &str = \""))
+            .filter_map(|line| line.split('"').nth(1))
+            .collect();
+        let mut all = super::ALL.to_vec();
+        let mut sorted = declared.clone();
+        all.sort_unstable();
+        sorted.sort_unstable();
+        assert_eq!(all, sorted);
+    }
 }
