@@ -14,6 +14,7 @@ pub mod health;
 pub mod held;
 pub mod message;
 pub mod metrics;
+pub mod replay;
 pub mod sweep;
 
 use std::{future::Future, sync::Arc, time::Duration};
