@@ -286,27 +286,48 @@ async fn unknown_topics_messages_that_are_not_dead_letters_and_unreachable_broke
 
     let steps = EventType::StepCompleted.topic(PREFIX);
     let dlq = format!("{steps}.dlq");
+    // A dead letter, a message that is not one, another dead letter.
+    let letter = |event: &Value| {
+        let headers = [
+            ("dlq.reason", "invalid_value"),
+            ("dlq.topic", steps.as_str()),
+        ];
+        (event.to_string(), headers)
+    };
+    let (first, headers) = letter(&support::step(Uuid::now_v7(), 0));
+    rig.produce_raw(&dlq, "a", first.as_bytes(), &headers).await;
     rig.produce_raw(&dlq, "k", b"hello", &[("trace", "x")])
+        .await;
+    let (second, headers) = letter(&support::step(Uuid::now_v7(), 1));
+    rig.produce_raw(&dlq, "b", second.as_bytes(), &headers)
         .await;
     for _ in 0..2 {
         let refused = dlq_on(&brokers, &["replay"]);
         assert_eq!(refused.code, 5, "{}", refused.stderr);
         assert!(
             refused.stderr.contains(&format!(
-                "{dlq} partition 0 offset 0 is not a dead letter: no dlq.reason header"
+                "{dlq} partition 0 offset 1 is not a dead letter: no dlq.reason header"
             )),
             "{}",
             refused.stderr
         );
     }
-    assert_eq!(rig.read_topic(&steps, 0).len(), 0, "nothing published");
-    assert_eq!(rig.read_topic(&dlq, 1).len(), 1, "nothing removed");
+    // The first run published what came before it, the second continued after that.
+    let published = rig.read_topic(&steps, 1);
+    assert_eq!(published.len(), 1, "only the first dead letter, once");
+    assert_eq!(published[0].payload(), Some(first.as_bytes()));
+    assert_eq!(rig.read_topic(&dlq, 3).len(), 3, "nothing removed");
     let listing = dlq_ok(&rig, &["list", "--format", "json"]);
+    assert_eq!(listing["dead_letters"], 2, "{listing}");
     assert_eq!(listing["not_dead_letters"], 1, "{listing}");
-    assert_eq!(listing["first_not_dead_letter"], format!("{dlq}/0/0"));
+    assert_eq!(listing["first_not_dead_letter"], format!("{dlq}/0/1"));
     let skipped = dlq_ok(&rig, &["replay", "--skip-invalid", "--format", "json"]);
+    assert_eq!(skipped["read"], 2, "{skipped}");
     assert_eq!(skipped["not_dead_letters"], 1, "{skipped}");
-    assert_eq!(skipped["replayed"], 0);
+    assert_eq!(skipped["replayed"], 1);
+    let published = rig.read_topic(&steps, 2);
+    assert_eq!(published.len(), 2);
+    assert_eq!(published[1].payload(), Some(second.as_bytes()));
 
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
