@@ -162,3 +162,47 @@ fn text(report: &ReplayReport) -> String {
     ));
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[test]
+    fn broker_flags_work_before_and_after_dlq_and_no_subcommand_runs_the_adapter() {
+        let adapter =
+            Config::try_parse_from(["bridge-adapter", "--brokers", "b:1"]).expect("adapter flags");
+        assert!(adapter.command.is_none());
+        let before = Config::try_parse_from(["bridge-adapter", "--brokers", "b:1", "dlq", "list"])
+            .expect("broker flags before dlq");
+        let after = Config::parse_from([
+            "bridge-adapter",
+            "dlq",
+            "replay",
+            "--brokers",
+            "b:1",
+            "-X",
+            "a=b",
+            "--dry-run",
+        ]);
+        assert_eq!(before.brokers, "b:1");
+        assert_eq!(after.brokers, "b:1");
+        assert_eq!(after.kafka, [("a".to_owned(), "b".to_owned())]);
+        assert!(matches!(
+            after.command,
+            Some(Command::Dlq(DlqCommand::Replay(ReplayArgs {
+                dry_run: true,
+                ..
+            })))
+        ));
+        assert!(Config::try_parse_from([
+            "bridge-adapter",
+            "dlq",
+            "replay",
+            "--since",
+            "yesterday"
+        ])
+        .is_err());
+    }
+}
