@@ -11,9 +11,7 @@ pub fn bar(total: u64) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-    if let Ok(style) = ProgressStyle::with_template(
-        "{msg} [{bar:40}] {pos}/{len} dead letters read ({per_sec}, {eta} left)",
-    ) {
+    if let Ok(style) = ProgressStyle::with_template("[{wide_bar}] {pos}/{len} read, {eta} left") {
         bar.set_style(style.progress_chars("=> "));
     }
     bar
