@@ -3,7 +3,7 @@
 //! One test only: it changes this process's environment, which other tests
 //! running in parallel threads would see.
 
-use bridge_models::config::{database_url_from_env, DEFAULT_DATABASE_URL};
+use bridge_connect::{database_url_from_env, DEFAULT_DATABASE_URL};
 
 const VARS: [&str; 6] = [
     "DATABASE_URL",

@@ -98,8 +98,12 @@ fn partitioning_keeps_every_row_up_and_down_with_retention_partitions_in_place()
     let older = Month::of(Utc::now() - Duration::days(62));
     let now = Month::of(Utc::now());
     for home in [
-        format!("fsm_transitions_p{:04}{:02} 50", older.year, older.month),
-        format!("fsm_transitions_p{:04}{:02} 50", now.year, now.month),
+        format!(
+            "fsm_transitions_p{:04}{:02} 50",
+            older.year(),
+            older.month()
+        ),
+        format!("fsm_transitions_p{:04}{:02} 50", now.year(), now.month()),
         "fsm_transitions_default 300".to_owned(),
         "metadata_stamps_default 100".to_owned(),
     ] {

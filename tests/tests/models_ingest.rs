@@ -3,7 +3,8 @@
 //! Failed ingests are tested beside failed appends in `models_errors.rs`.
 
 use bridge_models::{
-    batch, FsmTransition, NewFsmTransition, NewWorkflowStep, Result, StepStatus, WorkflowStep,
+    FsmTransition, NewFsmTransition, NewWorkflowStep, Result, StepStatus, WorkflowStep,
+    MAX_BIND_PARAMS,
 };
 use bridge_testkit::TestDatabase;
 use bridge_tests::fixtures::{new_transition, workflow};
@@ -27,7 +28,7 @@ fn as_new(stored: &FsmTransition) -> NewFsmTransition {
 async fn ingesting_transitions_above_the_bind_parameter_limit_stores_each_as_given_in_order(
 ) -> Result<()> {
     const ROWS: usize = 12_000;
-    const { assert!(ROWS * 7 > batch::MAX_BIND_PARAMS) };
+    const { assert!(ROWS * 7 > MAX_BIND_PARAMS) };
     let test_db = TestDatabase::migrated();
     let db = test_db.db().await?;
     let conn = &mut db.conn().await?;

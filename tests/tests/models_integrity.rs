@@ -1,10 +1,10 @@
 //! Integrity of writes: `Ok` only once committed, bad input refused before sending and naming the field, stored JSON always readable.
 
 use bridge_models::{
-    validate::{MAX_JSON_DEPTH, TEXT_COLUMN_BOUNDS},
     BridgeState, BridgeStateDelta, Error, FsmTransition, MetadataStamp, NewMetadataStamp,
     NewNodeRegistration, NewWorkflowStep, NodeRegistration, PageRequest, Result, StateChange,
-    WorkflowExecution, WorkflowState, WorkflowStep, MAX_READ_JSON_DEPTH,
+    WorkflowExecution, WorkflowState, WorkflowStep, MAX_JSON_DEPTH, MAX_READ_JSON_DEPTH,
+    TEXT_COLUMN_BOUNDS,
 };
 use bridge_testkit::TestDatabase;
 use bridge_tests::{

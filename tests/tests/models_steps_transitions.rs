@@ -6,8 +6,8 @@ use std::{
 };
 
 use bridge_models::{
-    batch, FsmTransition, NewFsmTransition, NewWorkflowStep, PageRequest, Result, StepStatus,
-    WorkflowStep, WorkflowStepChangeset,
+    FsmTransition, NewFsmTransition, NewWorkflowStep, PageRequest, Result, StepStatus,
+    WorkflowStep, WorkflowStepChangeset, MAX_BIND_PARAMS,
 };
 use bridge_testkit::TestDatabase;
 use bridge_tests::fixtures::{new_transition, workflow};
@@ -192,7 +192,7 @@ async fn a_batch_append_above_the_bind_parameter_limit_stores_every_row() -> Res
     const ROWS: usize = 12_000;
     const {
         assert!(
-            ROWS * 8 > batch::MAX_BIND_PARAMS,
+            ROWS * 8 > MAX_BIND_PARAMS,
             "one statement could carry the batch"
         )
     };
@@ -217,7 +217,7 @@ async fn a_batch_append_above_the_bind_parameter_limit_stores_every_row() -> Res
 #[tokio::test]
 async fn a_step_batch_above_the_bind_parameter_limit_stores_every_row() -> Result<()> {
     const ROWS: usize = 8_000;
-    const { assert!(ROWS * 9 > batch::MAX_BIND_PARAMS) };
+    const { assert!(ROWS * 9 > MAX_BIND_PARAMS) };
     let test_db = TestDatabase::migrated();
     let db = test_db.db().await?;
     let conn = &mut db.conn().await?;
@@ -307,7 +307,7 @@ async fn a_batch_of_70_000_rows_is_stored_in_order() -> Result<()> {
     const ROWS: usize = 70_000;
     const {
         assert!(
-            ROWS > batch::MAX_BIND_PARAMS,
+            ROWS > MAX_BIND_PARAMS,
             "even one bind per row would not fit"
         )
     };

@@ -124,7 +124,7 @@ async fn a_run_creates_every_month_up_to_ahead_days_and_writes_land_in_them() ->
     for table in ["fsm_transitions", "metadata_stamps"] {
         let have = partitions(conn, table).await?;
         for month in Month::of(now).through(Month::of(far)) {
-            let name = format!("{table}_p{:04}{:02}", month.year, month.month);
+            let name = format!("{table}_p{:04}{:02}", month.year(), month.month());
             assert!(have.contains(&name), "no {name} in {have:?}");
         }
     }
@@ -133,7 +133,7 @@ async fn a_run_creates_every_month_up_to_ahead_days_and_writes_land_in_them() ->
     FsmTransition::append(conn, &transition_with(transition)).await?;
     MetadataStamp::append(conn, &stamp_with(stamp)).await?;
     let month = Month::of(far);
-    let suffix = format!("_p{:04}{:02}", month.year, month.month);
+    let suffix = format!("_p{:04}{:02}", month.year(), month.month());
     assert_eq!(
         partition_of(conn, "fsm_transitions", transition).await?,
         format!("fsm_transitions{suffix}")

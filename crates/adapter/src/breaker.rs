@@ -5,7 +5,6 @@ use std::time::Duration;
 /// Delays between retries: `initial`, doubling, at most `max`.
 #[derive(Debug, Clone)]
 pub struct Backoff {
-    initial: Duration,
     max: Duration,
     next: Duration,
 }
@@ -13,11 +12,7 @@ pub struct Backoff {
 impl Backoff {
     /// Starts at `initial`, never waits longer than `max`.
     pub fn new(initial: Duration, max: Duration) -> Self {
-        Self {
-            initial,
-            max,
-            next: initial,
-        }
+        Self { max, next: initial }
     }
 
     /// The delay before the next retry; each call doubles the following one, up to the cap.
@@ -26,11 +21,6 @@ impl Backoff {
         self.next = (self.next * 2).min(self.max);
         delay
     }
-
-    /// Back to the initial delay, after a success.
-    pub fn reset(&mut self) {
-        self.next = self.initial;
-    }
 }
 
 #[cfg(test)]
@@ -38,11 +28,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn delays_double_up_to_the_cap_and_reset() {
+    fn delays_double_up_to_the_cap() {
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_millis(500));
         let delays: Vec<_> = (0..5).map(|_| backoff.next_delay().as_millis()).collect();
         assert_eq!(delays, [100, 200, 400, 500, 500]);
-        backoff.reset();
-        assert_eq!(backoff.next_delay().as_millis(), 100);
     }
 }

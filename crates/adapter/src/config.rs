@@ -2,10 +2,8 @@
 
 use std::{net::SocketAddr, time::Duration};
 
+use bridge_events::DEFAULT_TOPIC_PREFIX;
 use clap::Parser;
-
-/// The default topic prefix: `{env}.{tenant}.onex.evt`.
-pub const DEFAULT_TOPIC_PREFIX: &str = "dev.omninode_bridge.onex.evt";
 
 /// Consumes the bridge's events from Kafka into PostgreSQL.
 ///
@@ -45,6 +43,14 @@ pub struct Config {
     /// Database URL; without it, the `PG*` variables or the built-in default.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// Static membership: this member's `group.instance.id` (KIP-345), kept
+    /// across restarts, so a restart within the session timeout moves no partition.
+    #[arg(long, env = "BRIDGE_ADAPTER_GROUP_INSTANCE_ID")]
+    pub group_instance_id: Option<String>,
+    /// Most time between offset commits, in ms; offsets are also committed
+    /// when partitions are revoked and at shutdown. 0 commits after every batch.
+    #[arg(long, env = "BRIDGE_ADAPTER_COMMIT_INTERVAL_MS", default_value_t = 250)]
+    pub commit_interval_ms: u64,
     /// Most database connections the pool keeps.
     #[arg(long, env = "BRIDGE_ADAPTER_POOL_SIZE", default_value_t = 4)]
     pub pool_size: u32,
@@ -103,12 +109,10 @@ const KAFKA_ENV_PREFIX: &str = "BRIDGE_ADAPTER_KAFKA_";
 impl Config {
     /// Every topic the adapter needs: each event's topic, then each dead-letter topic.
     pub fn topics(&self) -> Vec<String> {
-        let events = crate::EventType::ALL
+        let events = bridge_events::EventType::ALL
             .iter()
             .map(|kind| kind.topic(&self.topic_prefix));
-        let letters = events
-            .clone()
-            .map(|topic| crate::envelope::dlq_topic(&topic));
+        let letters = events.clone().map(|topic| bridge_events::dlq_topic(&topic));
         events.chain(letters).collect()
     }
 
@@ -133,6 +137,11 @@ impl Config {
     /// The batch linger.
     pub fn linger(&self) -> Duration {
         Duration::from_millis(self.linger_ms)
+    }
+
+    /// Most time between offset commits.
+    pub fn commit_interval(&self) -> Duration {
+        Duration::from_millis(self.commit_interval_ms)
     }
 
     /// The database URL: the flag or `DATABASE_URL`, else the `PG*` variables.

@@ -15,38 +15,39 @@ use std::{
 
 use bridge_models::{Db, Error};
 use diesel_async::RunQueryDsl;
-use rdkafka::{
-    consumer::{CommitMode, Consumer, StreamConsumer},
-    Offset, TopicPartitionList,
-};
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use tokio::{sync::watch, task::JoinHandle};
 
 use crate::{
-    apply::{apply_batch, apply_one_by_one, Item, Outcome, Source},
+    apply::{apply_batch, apply_one_by_one},
     breaker::Backoff,
     config::Config,
     context::AdapterContext,
     dlq::{DeadLetter, DeadLetters},
     health::Health,
     held::{item_key, Held},
+    item::{Item, Source},
     message::Consumed,
     metrics as m,
+    outcome::{Outcome, Refusal},
 };
 
 /// The consumer with everything the loop needs.
-pub struct Loop {
+pub(crate) struct Loop {
     /// The Kafka consumer.
-    pub consumer: Arc<StreamConsumer<AdapterContext>>,
+    consumer: Arc<StreamConsumer<AdapterContext>>,
     /// The database.
-    pub db: Db,
+    db: Db,
     /// The dead-letter producer.
-    pub letters: DeadLetters,
+    letters: DeadLetters,
     /// Shared state for `/health`.
-    pub health: Arc<Health>,
+    health: Arc<Health>,
     /// The settings.
-    pub config: Config,
+    config: Config,
     /// The offset commit still under way, if any: at most one at a time.
-    pub pending_commit: Mutex<Option<JoinHandle<()>>>,
+    pending_commit: Mutex<Option<JoinHandle<()>>>,
+    /// When the last commit was started.
+    last_commit: Mutex<Instant>,
 }
 
 /// How a batch ended.
@@ -58,10 +59,30 @@ enum Done {
 }
 
 impl Loop {
+    /// The loop over `consumer`, writing to `db`, dead-lettering with `letters`.
+    pub(crate) fn new(
+        consumer: StreamConsumer<AdapterContext>,
+        db: Db,
+        letters: DeadLetters,
+        health: Arc<Health>,
+        config: Config,
+    ) -> Self {
+        Self {
+            consumer: Arc::new(consumer),
+            db,
+            letters,
+            health,
+            config,
+            pending_commit: Mutex::default(),
+            last_commit: Mutex::new(Instant::now()),
+        }
+    }
+
     /// Runs until `shutdown` turns true; the in-flight batch is finished
     /// (or, while the database is down, abandoned uncommitted) first.
     pub async fn run(&self, mut shutdown: watch::Receiver<bool>) {
         self.consume(&mut shutdown).await;
+        self.commit_applied(true).await;
         self.finish_commit().await;
     }
 
@@ -74,6 +95,7 @@ impl Loop {
                 return;
             };
             if batch.is_empty() && held.is_empty() {
+                self.commit_applied(false).await;
                 continue;
             }
             if let Done::Abandoned = self.process(batch, &mut carry, &mut held, shutdown).await {
@@ -101,9 +123,11 @@ impl Loop {
         let mut batch: Vec<Consumed> = carry.drain(..).collect();
         if batch.is_empty() {
             let expiry = held.next_expiry();
+            let commit_due = self.commit_due_at();
             let first = tokio::select! {
                 message = self.consumer.recv() => message.map(|m| Consumed::from_message(&m)),
                 _ = until(expiry) => return Some(Vec::new()),
+                _ = until(commit_due) => return Some(Vec::new()),
                 _ = stopped(shutdown) => return None,
             };
             match first {
@@ -191,7 +215,7 @@ impl Loop {
             .map(|message| Item::decode(message, &self.config.topic_prefix))
             .collect();
         for item in &fresh {
-            metrics::counter!(m::CONSUMED, "event_type" => event_type(item)).increment(1);
+            metrics::counter!(m::CONSUMED, "event_type" => item.event_type_label()).increment(1);
         }
         let (mut items, since) = held.assemble(fresh, backlog, Instant::now());
         if items.is_empty() {
@@ -275,11 +299,9 @@ impl Loop {
                 alive(&mut conn, err.to_string()).await?;
                 tracing::info!(%err, events = items.len(), "batch refused; applying event by event to isolate the poison");
                 let outcomes = apply_one_by_one(&mut conn, items, Source::Kafka).await?;
-                for (item, outcome) in items.iter().zip(&outcomes) {
-                    if let Outcome::Poison { error, .. } = outcome {
-                        if item.event.is_ok() {
-                            alive(&mut conn, error.clone()).await?;
-                        }
+                for outcome in &outcomes {
+                    if let Outcome::Poison(refusal @ Refusal::Write(_)) = outcome {
+                        alive(&mut conn, refusal.to_string()).await?;
                     }
                 }
                 Ok(outcomes)
@@ -341,11 +363,11 @@ impl Loop {
             .iter()
             .zip(outcomes)
             .filter_map(|(item, outcome)| match outcome {
-                Outcome::Poison { reason, error } => Some(DeadLetter {
+                Outcome::Poison(refusal) => Some(DeadLetter {
                     message: &item.message,
-                    reason,
-                    error,
-                    event_type: item.kind().map(|kind| kind.as_str()),
+                    reason: refusal.reason(),
+                    error: refusal.to_string(),
+                    event_type: item.event_type(),
                 }),
                 _ => None,
             })
@@ -368,27 +390,45 @@ impl Loop {
         }
     }
 
-    /// Commits, per partition, the offset after the batch's last message,
-    /// once the previous batch's commit is done; returns without waiting
-    /// for this one, which overlaps the next batch.
+    /// Records, per partition, the offset after the batch's last message
+    /// (never past its first held event: [`Held::commit_offsets`]) and
+    /// commits what is recorded once `--commit-interval-ms` has passed since
+    /// the last commit.
+    async fn commit(&self, items: &[Item], held: &mut Held) {
+        self.uncommitted().record(held.commit_offsets(items));
+        self.commit_applied(false).await;
+    }
+
+    /// The offsets applied and not yet committed (shared with the rebalance callback).
+    fn uncommitted(&self) -> &crate::offsets::Uncommitted {
+        &self.consumer.context().uncommitted
+    }
+
+    /// When the offsets recorded are due to be committed; `None` when none is recorded.
+    fn commit_due_at(&self) -> Option<Instant> {
+        if self.uncommitted().is_empty() {
+            return None;
+        }
+        Some(*self.last_commit.lock().expect("not poisoned") + self.config.commit_interval())
+    }
+
+    /// Commits the recorded offsets, when due (or `now`), once the previous
+    /// commit is done; returns without waiting for this one, which overlaps
+    /// the next batch.
     ///
     /// One commit at a time keeps them in order (asynchronous commits can
     /// overtake one another: tansu 0.6 applied them out of order, leaving
     /// offsets behind). A commit that fails only means a redelivery, which
     /// the idempotent writes absorb.
-    ///
-    /// A partition's commit stops at its first held event ([`Held::commit_offsets`]).
-    async fn commit(&self, items: &[Item], held: &mut Held) {
-        let next = held.commit_offsets(items);
-        let mut offsets = TopicPartitionList::with_capacity(next.len());
-        for ((topic, partition), offset) in next {
-            if let Err(err) =
-                offsets.add_partition_offset(&topic, partition, Offset::Offset(offset))
-            {
-                tracing::warn!(%err, topic, partition, "building the offset commit");
-            }
+    async fn commit_applied(&self, now: bool) {
+        match self.commit_due_at() {
+            None => return,
+            Some(due) if !now && Instant::now() < due => return,
+            Some(_) => {}
         }
         self.finish_commit().await;
+        let offsets = self.uncommitted().take_all();
+        *self.last_commit.lock().expect("not poisoned") = Instant::now();
         let consumer = self.consumer.clone();
         let commit = tokio::task::spawn_blocking(move || {
             if let Err(err) = consumer.commit(&offsets, CommitMode::Sync) {
@@ -433,36 +473,14 @@ async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await;
 }
 
-/// The event type label of an item: its type, or `unknown` when it did not decode.
-fn event_type(item: &Item) -> &'static str {
-    item.kind().map_or("unknown", |kind| kind.as_str())
-}
-
 /// Counts outcomes and times the batch.
 fn record(items: &[Item], outcomes: &[Outcome], started: Instant) {
     let now_ms = chrono::Utc::now().timestamp_millis();
     for (item, outcome) in items.iter().zip(outcomes) {
-        let kind = event_type(item);
-        match outcome {
-            Outcome::Persisted => {
-                metrics::counter!(m::PERSISTED, "event_type" => kind).increment(1)
-            }
-            Outcome::Ignored(reason) => {
-                tracing::info!(event_type = kind, reason, topic = %item.message.topic, offset = item.message.offset, "event ignored");
-                metrics::counter!(m::IGNORED, "event_type" => kind, "reason" => *reason)
-                    .increment(1)
-            }
-            Outcome::Deferred(waits_for) => {
-                tracing::info!(event_type = kind, reason = %waits_for.reason(), "event parked");
-                metrics::counter!(m::DEFERRED, "event_type" => kind).increment(1)
-            }
-            Outcome::Held(_) => continue,
-            Outcome::Poison { reason, error } => {
-                tracing::warn!(event_type = kind, reason, %error, topic = %item.message.topic, partition = item.message.partition, offset = item.message.offset, "event dead-lettered");
-                metrics::counter!(m::DEAD_LETTERED, "event_type" => kind, "reason" => *reason)
-                    .increment(1)
-            }
+        if matches!(outcome, Outcome::Held(_)) {
+            continue;
         }
+        m::outcome(item, outcome);
         if let Some(produced) = item.message.timestamp_ms {
             metrics::histogram!(m::EVENT_LATENCY)
                 .record((now_ms - produced).max(0) as f64 / 1000.0);

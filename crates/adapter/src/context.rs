@@ -6,11 +6,11 @@ use std::sync::{
 };
 
 use rdkafka::{
-    consumer::{BaseConsumer, ConsumerContext, Rebalance},
+    consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance},
     ClientContext, Statistics,
 };
 
-use crate::health::Health;
+use crate::{health::Health, metrics as m, offsets::Uncommitted};
 
 /// Called by librdkafka from inside the consumer's poll, so never while a batch is being applied.
 pub struct AdapterContext {
@@ -18,6 +18,8 @@ pub struct AdapterContext {
     pub health: Arc<Health>,
     /// Incremented by every rebalance; the loop compares it to spot one during a batch's collection.
     pub rebalances: AtomicU64,
+    /// Offsets applied and not yet committed; those of revoked partitions are committed before they go.
+    pub uncommitted: Arc<Uncommitted>,
 }
 
 impl AdapterContext {
@@ -26,6 +28,7 @@ impl AdapterContext {
         Self {
             health,
             rebalances: AtomicU64::new(0),
+            uncommitted: Arc::default(),
         }
     }
 
@@ -42,16 +45,39 @@ impl ClientContext for AdapterContext {
 }
 
 impl ConsumerContext for AdapterContext {
-    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         self.rebalances.fetch_add(1, Ordering::SeqCst);
         match rebalance {
             Rebalance::Revoke(partitions) => {
-                tracing::info!(partitions = partitions.count(), "partitions revoked")
+                tracing::info!(partitions = partitions.count(), "partitions revoked");
+                metrics::counter!(m::REBALANCES, "kind" => "revoke").increment(1);
+                metrics::counter!(m::REVOKED).increment(partitions.count() as u64);
+                self.health.forget(partitions);
+                // What was applied for them is committed before they go, so
+                // their next owner starts after it. The loop polls only
+                // between batches, so nothing of theirs is being applied now.
+                let applied = self.uncommitted.take_revoked(partitions);
+                if applied.count() > 0 {
+                    match consumer.commit(&applied, CommitMode::Sync) {
+                        Ok(()) => tracing::info!(
+                            partitions = applied.count(),
+                            "committed the revoked partitions' applied offsets"
+                        ),
+                        Err(err) => {
+                            metrics::counter!(m::COMMIT_ERRORS).increment(1);
+                            tracing::warn!(%err, "committing the revoked partitions' offsets failed; their next owner reads them again")
+                        }
+                    }
+                }
             }
             Rebalance::Assign(partitions) => {
+                metrics::counter!(m::REBALANCES, "kind" => "assign").increment(1);
                 tracing::info!(partitions = partitions.count(), "partitions assigned")
             }
-            Rebalance::Error(err) => tracing::warn!(%err, "rebalance error"),
+            Rebalance::Error(err) => {
+                metrics::counter!(m::REBALANCES, "kind" => "error").increment(1);
+                tracing::warn!(%err, "rebalance error")
+            }
         }
     }
 }

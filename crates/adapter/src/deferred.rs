@@ -47,12 +47,31 @@ pub enum WaitsFor {
     Node(String),
 }
 
-impl WaitsFor {
-    /// The stored `waits_for_kind`.
-    pub fn kind(&self) -> &'static str {
+/// What kind of thing a parked event waits for: the stored `waits_for_kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WaitsForKind {
+    /// A workflow, by correlation id.
+    Workflow,
+    /// A node, by node id.
+    Node,
+}
+
+impl WaitsForKind {
+    /// The stored text.
+    pub fn as_str(self) -> &'static str {
         match self {
-            Self::Workflow(_) => "workflow",
-            Self::Node(_) => "node",
+            Self::Workflow => "workflow",
+            Self::Node => "node",
+        }
+    }
+}
+
+impl WaitsFor {
+    /// What kind of thing it waits for.
+    pub fn kind(&self) -> WaitsForKind {
+        match self {
+            Self::Workflow(_) => WaitsForKind::Workflow,
+            Self::Node(_) => WaitsForKind::Node,
         }
     }
 
@@ -147,7 +166,7 @@ impl DeferredEvent {
                         d::kafka_offset.eq(message.offset),
                         d::event_id.eq(event.event_id),
                         d::event_type.eq(event.event_type),
-                        d::waits_for_kind.eq(event.waits_for.kind()),
+                        d::waits_for_kind.eq(event.waits_for.kind().as_str()),
                         d::waits_for_key.eq(event.waits_for.key()),
                         d::message_key.eq(&message.key),
                         d::payload.eq(&message.payload),
@@ -172,7 +191,7 @@ impl DeferredEvent {
     /// first, skipping those another adapter holds.
     pub async fn take_waiting_for(
         conn: &mut AsyncPgConnection,
-        kind: &str,
+        kind: WaitsForKind,
         keys: &[String],
     ) -> Result<Vec<Self>> {
         if keys.is_empty() {
@@ -182,7 +201,7 @@ impl DeferredEvent {
         // plan cached while it was small scans it whole once it is big.
         Uncached(
             d::table
-                .filter(d::waits_for_kind.eq(kind))
+                .filter(d::waits_for_kind.eq(kind.as_str()))
                 .filter(d::waits_for_key.eq_any(keys))
                 .order((d::first_seen, d::topic, d::kafka_partition, d::kafka_offset))
                 .for_update()

@@ -10,7 +10,10 @@ use rdkafka::{
     ClientConfig,
 };
 
-use crate::{envelope::dlq_topic, error::AdapterError, message::Consumed};
+use bridge_events::dlq_topic;
+use rdkafka::error::KafkaError;
+
+use crate::{error::AdapterError, message::Consumed};
 
 /// The names of the headers a dead letter carries beside the original ones.
 pub mod header {
@@ -44,9 +47,20 @@ pub struct DeadLetter<'a> {
     /// Short stable reason, e.g. `invalid_payload`.
     pub reason: &'a str,
     /// The full error.
-    pub error: &'a str,
+    pub error: String,
     /// The event type, when known.
     pub event_type: Option<&'a str>,
+}
+
+/// A dead letter the broker did not acknowledge: the offset stays uncommitted and it is sent again.
+#[derive(Debug, thiserror::Error)]
+#[error("dead-lettering to {topic}: {source}")]
+pub struct DeadLetterError {
+    /// The dead-letter topic.
+    pub topic: String,
+    /// librdkafka's error.
+    #[source]
+    pub source: KafkaError,
 }
 
 /// Sends dead letters with `acks=all` and waits for each delivery.
@@ -74,12 +88,12 @@ impl DeadLetters {
     }
 
     /// Sends every letter and waits until the broker has them all; any failure fails the call.
-    pub async fn send_all(&self, letters: &[DeadLetter<'_>]) -> Result<(), String> {
+    pub async fn send_all(&self, letters: &[DeadLetter<'_>]) -> Result<(), DeadLetterError> {
         try_join_all(letters.iter().map(|letter| self.send(letter))).await?;
         Ok(())
     }
 
-    async fn send(&self, letter: &DeadLetter<'_>) -> Result<(), String> {
+    async fn send(&self, letter: &DeadLetter<'_>) -> Result<(), DeadLetterError> {
         let message = letter.message;
         let topic = dlq_topic(&message.topic);
         let mut headers = OwnedHeaders::new_with_capacity(message.headers.len() + 6);
@@ -93,7 +107,7 @@ impl DeadLetters {
         let offset = message.offset.to_string();
         for (key, value) in [
             (header::REASON, letter.reason),
-            (header::ERROR, letter.error),
+            (header::ERROR, letter.error.as_str()),
             (header::TOPIC, message.topic.as_str()),
             (header::PARTITION, &partition),
             (header::OFFSET, &offset),
@@ -114,6 +128,6 @@ impl DeadLetters {
             .send(record, DELIVERY_TIMEOUT)
             .await
             .map(|_| ())
-            .map_err(|(err, _)| format!("dead-lettering to {topic}: {err}"))
+            .map_err(|(source, _)| DeadLetterError { topic, source })
     }
 }

@@ -17,6 +17,15 @@ pub enum AdapterError {
     /// The database URL could not be worked out from the environment.
     #[error("database configuration: {0}")]
     Connect(#[from] bridge_connect::ConnectError),
+    /// A task the adapter needs (the HTTP server, the parked-event sweep)
+    /// stopped while it ran: the adapter stopped too rather than run half-alive.
+    #[error("{task} stopped: {reason}")]
+    TaskDied {
+        /// Which task.
+        task: &'static str,
+        /// Its error or panic.
+        reason: String,
+    },
     /// The HTTP server could not bind or failed.
     #[error("HTTP server on {addr}: {source}")]
     Http {

@@ -26,12 +26,13 @@ pub struct PartitionLag {
     pub topic: String,
     /// The partition.
     pub partition: i32,
-    /// The committed offset (-1 when none yet).
-    pub committed_offset: i64,
-    /// The partition's end (high watermark).
-    pub high_watermark: i64,
-    /// Messages behind the end; -1 while unknown.
-    pub lag: i64,
+    /// The group's committed offset; `null` before the group commits one.
+    pub committed_offset: Option<i64>,
+    /// The offset after the partition's last message; `null` until the broker tells.
+    pub high_watermark: Option<i64>,
+    /// Messages behind the end: from the committed offset, or from the
+    /// partition's start before the first commit; `null` while unknown.
+    pub lag: Option<i64>,
 }
 
 /// The adapter's state, shared by the consumer loop and the HTTP server.
@@ -41,6 +42,7 @@ pub struct Health {
     broker_up: AtomicBool,
     partitions: Mutex<BTreeMap<(String, i32), PartitionLag>>,
     last_db_error: Mutex<Option<String>>,
+    failure: Mutex<Option<String>>,
 }
 
 impl Health {
@@ -73,19 +75,55 @@ impl Health {
                 if partition < 0 || !p.desired {
                     continue;
                 }
+                let committed_offset = offset(p.committed_offset);
+                let high_watermark = offset(p.hi_offset);
+                // An empty partition is 0 behind, committed or not.
+                let from = committed_offset
+                    .or(offset(p.lo_offset))
+                    .or((high_watermark == Some(0)).then_some(0));
+                let lag = high_watermark
+                    .zip(from)
+                    .map(|(high, from)| (high - from).max(0));
+                if let Some(lag) = lag {
+                    metrics::gauge!(crate::metrics::LAG, "topic" => topic.clone(), "partition" => partition.to_string())
+                        .set(lag as f64);
+                }
                 let lag = PartitionLag {
                     topic: topic.clone(),
                     partition,
-                    committed_offset: p.committed_offset,
-                    high_watermark: p.hi_offset,
-                    lag: p.consumer_lag,
+                    committed_offset,
+                    high_watermark,
+                    lag,
                 };
-                metrics::gauge!(crate::metrics::LAG, "topic" => topic.clone(), "partition" => partition.to_string())
-                    .set(lag.lag.max(0) as f64);
                 partitions.insert((topic.clone(), partition), lag);
             }
         }
         *self.partitions.lock().unwrap_or_else(|p| p.into_inner()) = partitions;
+    }
+
+    /// Marks the adapter failed (a task it needs died): `/health` answers 503 with `reason`.
+    pub fn set_failed(&self, reason: String) {
+        *self.failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason);
+    }
+
+    /// Why the adapter failed, if it did.
+    pub(crate) fn failure(&self) -> Option<String> {
+        self.failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Forgets the partitions this member gives up: they leave `/health`
+    /// at once and their lag gauges drop to 0 (their new owner reports them).
+    pub fn forget(&self, revoked: &rdkafka::TopicPartitionList) {
+        let mut partitions = self.partitions.lock().unwrap_or_else(|p| p.into_inner());
+        for element in revoked.elements() {
+            let key = (element.topic().to_owned(), element.partition());
+            partitions.remove(&key);
+            metrics::gauge!(crate::metrics::LAG, "topic" => key.0, "partition" => key.1.to_string())
+                .set(0.0);
+        }
     }
 
     fn partitions(&self) -> Vec<PartitionLag> {
@@ -113,6 +151,9 @@ pub struct HealthReport {
     pub circuit_breaker: &'static str,
     /// Each assigned partition's committed offset, end and lag.
     pub partitions: Vec<PartitionLag>,
+    /// Why the adapter is stopping, when a task it needs died.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
 }
 
 /// Whether one dependency is usable.
@@ -162,7 +203,8 @@ async fn health(State(state): State<HttpState>) -> impl IntoResponse {
     let pool = pool_report(&state.db);
     let broker_up = state.health.broker_up.load(Ordering::Relaxed);
     let circuit_open = state.health.circuit_open();
-    let healthy = database.is_ok() && broker_up && !circuit_open;
+    let failure = state.health.failure();
+    let healthy = database.is_ok() && broker_up && !circuit_open && failure.is_none();
     let report = HealthReport {
         status: if healthy { "healthy" } else { "unhealthy" },
         database: ComponentReport {
@@ -176,6 +218,7 @@ async fn health(State(state): State<HttpState>) -> impl IntoResponse {
         },
         circuit_breaker: if circuit_open { "open" } else { "closed" },
         partitions: state.health.partitions(),
+        failure,
     };
     let code = if healthy {
         StatusCode::OK
@@ -183,6 +226,11 @@ async fn health(State(state): State<HttpState>) -> impl IntoResponse {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (code, Json(report))
+}
+
+/// A librdkafka offset, or `None` for its sentinels (-1 end, -1001 invalid, ...).
+fn offset(value: i64) -> Option<i64> {
+    (value >= 0).then_some(value)
 }
 
 async fn probe(db: &Db) -> Result<(), String> {

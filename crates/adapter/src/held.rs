@@ -14,7 +14,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::{apply::Item, deferred::WaitsFor, event::Write};
+use crate::{deferred::WaitsFor, item::Item};
 
 /// Where a message was consumed: topic, partition, offset.
 pub type Key = (String, i32, i64);
@@ -169,7 +169,7 @@ impl Held {
         hold_fresh: bool,
         now: Instant,
     ) -> (Vec<Item>, BTreeMap<Key, Instant>) {
-        let arrived: HashSet<WaitsFor> = fresh.iter().filter_map(arrival).collect();
+        let arrived: HashSet<WaitsFor> = fresh.iter().filter_map(Item::arrival).collect();
         let mut since = BTreeMap::new();
         let mut items = Vec::with_capacity(fresh.len());
         for (item, first) in self.take_due(&arrived, now) {
@@ -187,15 +187,6 @@ impl Held {
             items.push(item);
         }
         (items, since)
-    }
-}
-
-/// What `item` brings that held events may wait for: its workflow or node.
-fn arrival(item: &Item) -> Option<WaitsFor> {
-    match &item.event.as_ref().ok()?.write {
-        Write::CreateWorkflow(new) => Some(WaitsFor::Workflow(new.correlation_id)),
-        Write::RegisterNode(node) => Some(WaitsFor::Node(node.node_id.clone())),
-        _ => None,
     }
 }
 

@@ -1,25 +1,30 @@
 #![doc = include_str!("../README.md")]
 
-pub mod apply;
-pub mod breaker;
-pub mod config;
-pub mod consumer;
-pub mod context;
-pub mod deferred;
-pub mod dlq;
-pub mod envelope;
-pub mod error;
-pub mod event;
-pub mod health;
-pub mod held;
-pub mod message;
+mod apply;
+mod breaker;
+mod config;
+mod consumer;
+mod context;
+mod deferred;
+mod dlq;
+mod error;
+mod health;
+mod held;
+mod item;
+mod message;
 pub mod metrics;
+mod offsets;
+mod outcome;
+mod plan;
 pub mod replay;
-pub mod sweep;
+mod sweep;
+mod tasks;
 
 use std::{future::Future, sync::Arc, time::Duration};
 
+use bridge_events::{Event, EventType};
 use bridge_models::Db;
+use diesel_async::AsyncPgConnection;
 use metrics_exporter_prometheus::PrometheusHandle;
 use rdkafka::{
     consumer::{Consumer, StreamConsumer},
@@ -28,14 +33,19 @@ use rdkafka::{
 use tokio::sync::watch;
 
 pub use config::Config;
-pub use envelope::{Envelope, EventType};
+pub use deferred::WaitsFor;
 pub use error::AdapterError;
+pub use outcome::{IgnoreReason, Outcome, Refusal};
+pub use sweep::refresh_statistics;
 
 /// Runs the adapter until `shutdown` completes: consumes every event topic
 /// under the prefix, serves `/health` and `/metrics`, sweeps parked events.
 ///
 /// On shutdown the in-flight batch is finished and committed (or, while the
-/// database is down, abandoned uncommitted), then the consumer leaves the group.
+/// database is down, abandoned uncommitted), then the consumer leaves the
+/// group. When the HTTP server or the sweep stops by itself, `/health`
+/// turns 503, the in-flight batch is finished the same way, and the adapter
+/// returns [`AdapterError::TaskDied`].
 pub async fn run(
     config: Config,
     metrics: Option<PrometheusHandle>,
@@ -54,6 +64,7 @@ pub async fn run(
             addr: config.http_addr,
             source,
         })?;
+    let http_addr = config.http_addr;
     let (stop, stopped) = watch::channel(false);
     let mut http_stopped = stopped.clone();
     let router = health::router(health::HttpState {
@@ -84,27 +95,40 @@ pub async fn run(
         "bridge-adapter started"
     );
 
-    let looped = consumer::Loop {
-        consumer: Arc::new(consumer),
-        db,
-        letters,
-        health,
-        pending_commit: Default::default(),
-        config,
-    };
-    let signal = async {
-        shutdown.await;
-        tracing::info!("shutdown requested: finishing the in-flight batch");
+    let looped = consumer::Loop::new(consumer, db, letters, health.clone(), config);
+    let mut tasks = tasks::Tasks { http, sweep };
+    let supervise = async {
+        let died = tasks.watch(shutdown, &health).await;
         let _ = stop.send(true);
+        died
     };
-    tokio::join!(looped.run(stopped), signal);
-    let _ = sweep.await;
-    let _ = http.await;
+    let ((), died) = tokio::join!(looped.run(stopped), supervise);
     // Dropping the consumer closes it: librdkafka leaves the group, so the
     // partitions move to the other adapters at once.
     drop(looped);
+    let result = tasks.finish(died, http_addr).await;
     tracing::info!("bridge-adapter stopped");
-    Ok(())
+    result
+}
+
+/// Applies decoded `events` in one transaction, as the adapter applies a
+/// batch (the same plan and calls), and returns each one's outcome; nothing
+/// is parked: an event whose workflow or node is not stored comes back
+/// [`Outcome::Deferred`]. Benchmarks and embedding services use it to write
+/// events without Kafka.
+pub async fn apply_events(
+    conn: &mut AsyncPgConnection,
+    events: Vec<Event>,
+) -> bridge_models::Result<Vec<Outcome>> {
+    let items: Vec<item::Item> = events
+        .into_iter()
+        .map(|event| item::Item {
+            message: message::Consumed::default(),
+            event: Ok(event),
+            may_hold: false,
+        })
+        .collect();
+    apply::apply_batch(conn, &items, item::Source::Parked).await
 }
 
 /// Most bytes one fetch returns, unless `-X fetch.max.bytes` says otherwise
@@ -130,6 +154,9 @@ fn consumer_config(config: &Config, properties: &[(String, String)]) -> ClientCo
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("statistics.interval.ms", "1000");
+    if let Some(instance) = &config.group_instance_id {
+        client.set("group.instance.id", instance);
+    }
     for (name, value) in properties {
         client.set(name, value);
     }
@@ -194,5 +221,15 @@ mod tests {
             fetch_max_bytes(&["-X", "message.max.bytes=4000000"]),
             "4000000"
         );
+    }
+
+    #[test]
+    fn a_group_instance_id_makes_the_member_static() {
+        let config = Config::parse_from(["bridge-adapter", "--group-instance-id", "adapter-0"]);
+        let client = consumer_config(&config, &config.kafka_properties());
+        assert_eq!(client.get("group.instance.id"), Some("adapter-0"));
+        let config = Config::parse_from(["bridge-adapter"]);
+        let client = consumer_config(&config, &config.kafka_properties());
+        assert_eq!(client.get("group.instance.id"), None);
     }
 }

@@ -3,7 +3,7 @@
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 
 /// One message as consumed: where it came from and its original bytes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Consumed {
     /// The topic.
     pub topic: String,

@@ -3,17 +3,30 @@
 
 use std::{sync::Arc, time::Duration};
 
-use bridge_models::{Db, Error, Result};
+use bridge_models::{Db, Result};
 use chrono::Utc;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 
 use crate::{
-    apply::{apply_in, poison_reason, Item, Outcome, Source},
+    apply::apply_in,
     deferred::DeferredEvent,
-    dlq::{DeadLetter, DeadLetters},
+    dlq::{DeadLetter, DeadLetterError, DeadLetters},
     health::Health,
+    item::{Item, Source},
     metrics as m,
+    outcome::{Outcome, Refusal},
 };
+
+/// Why a sweep stopped early; the next tick tries again.
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    /// The database is unavailable.
+    #[error(transparent)]
+    Database(#[from] bridge_models::Error),
+    /// The broker did not take a dead letter; the parked event stays parked.
+    #[error(transparent)]
+    DeadLetter(#[from] DeadLetterError),
+}
 
 /// Most parked events looked at per sweep.
 const SWEEP_LIMIT: i64 = 200;
@@ -33,10 +46,10 @@ pub struct SweepReport {
 
 /// What became of one parked event inside its transaction.
 enum Step {
-    Applied,
+    Applied(&'static str),
     Waiting,
     Skipped,
-    DeadLetter { reason: &'static str, error: String },
+    DeadLetter(Refusal),
 }
 
 /// Sweeps parked events every `every` until `shutdown` fires.
@@ -79,7 +92,7 @@ pub async fn sweep_once(
     letters: &DeadLetters,
     every: Duration,
     max_wait: Duration,
-) -> Result<SweepReport> {
+) -> std::result::Result<SweepReport, SweepError> {
     let mut conn = db.conn().await?;
     let now = Utc::now();
     let tried_before = now - chrono::Duration::from_std(every).unwrap_or_default();
@@ -93,36 +106,30 @@ pub async fn sweep_once(
             .await
         {
             Ok(step) => step,
-            Err(err) if err.is_retryable() => return Err(err),
-            Err(err) => Step::DeadLetter {
-                reason: poison_reason(&err),
-                error: err.to_string(),
-            },
+            Err(err) if err.is_retryable() => return Err(err.into()),
+            Err(err) => Step::DeadLetter(Refusal::write(err)),
         };
         match step {
-            Step::Applied => {
+            Step::Applied(event_type) => {
                 report.applied += 1;
-                metrics::counter!(m::DEFERRED_APPLIED).increment(1);
+                m::parked_applied(&[event_type]);
             }
             Step::Waiting => report.waiting += 1,
             Step::Skipped => {}
-            Step::DeadLetter { reason, error } => {
+            Step::DeadLetter(refusal) => {
                 let message = row.message();
                 letters
                     .send_all(&[DeadLetter {
                         message: &message,
-                        reason,
-                        error: &error,
+                        reason: refusal.reason(),
+                        error: refusal.to_string(),
                         event_type: Some(&row.event_type),
                     }])
                     .await
-                    .map_err(Error::ConnectionLost)
                     .inspect_err(|err| tracing::warn!(%err, "dead-lettering a parked event"))?;
                 row.remove(&mut conn).await?;
                 report.dead_lettered += 1;
-                metrics::counter!(m::DEAD_LETTERED, "event_type" => row.event_type.clone(), "reason" => reason)
-                    .increment(1);
-                tracing::warn!(topic = %row.topic, partition = row.kafka_partition, offset = row.kafka_offset, reason, %error, "parked event dead-lettered");
+                m::dead_lettered(Some(&row.event_type), &message, &refusal);
             }
         }
     }
@@ -177,13 +184,15 @@ async fn try_parked(
     Ok(match outcome {
         Some(Outcome::Persisted | Outcome::Ignored(_)) => {
             row.remove(conn).await?;
-            Step::Applied
+            Step::Applied(item.event_type_label())
         }
-        Some(Outcome::Poison { reason, error }) => Step::DeadLetter { reason, error },
-        Some(Outcome::Deferred(_) | Outcome::Held(_)) | None if expired => Step::DeadLetter {
-            reason: "dependency_timeout",
-            error: format!("{} (parked since {})", row.reason, row.first_seen),
-        },
+        Some(Outcome::Poison(refusal)) => Step::DeadLetter(refusal),
+        Some(Outcome::Deferred(_) | Outcome::Held(_)) | None if expired => {
+            Step::DeadLetter(Refusal::DependencyTimeout {
+                waited: row.reason.clone(),
+                since: row.first_seen,
+            })
+        }
         Some(Outcome::Deferred(_) | Outcome::Held(_)) | None => {
             row.tried(conn).await?;
             Step::Waiting

@@ -4,7 +4,7 @@ mod support;
 
 use std::process::Command;
 
-use bridge_adapter::EventType;
+use bridge_events::EventType;
 use rdkafka::Message;
 use serde_json::{json, Value};
 use support::{header, Rig, PREFIX};

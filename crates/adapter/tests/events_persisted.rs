@@ -2,7 +2,7 @@
 
 mod support;
 
-use bridge_adapter::EventType;
+use bridge_events::EventType;
 use serde_json::Value;
 use support::{Rig, PREFIX};
 

@@ -2,7 +2,7 @@
 
 mod support;
 
-use bridge_adapter::EventType;
+use bridge_events::EventType;
 use serde_json::Value;
 use support::{Rig, PREFIX};
 
@@ -34,7 +34,15 @@ async fn health_reports_every_component_and_metrics_count_by_type() {
     assert_eq!(partitions.len(), 9, "one per event topic: {health}");
     assert!(partitions
         .iter()
-        .all(|p| p["lag"].is_i64() && p["topic"].as_str().unwrap().starts_with(PREFIX)));
+        .all(|p| p["topic"].as_str().unwrap().starts_with(PREFIX)));
+    for field in ["lag", "committed_offset", "high_watermark"] {
+        assert!(
+            partitions
+                .iter()
+                .all(|p| p[field].is_null() || p[field].as_i64().is_some_and(|n| n >= 0)),
+            "{field}: no librdkafka sentinel (-1, -1001) in /health: {health}"
+        );
+    }
 
     let consumed = support::wait_until(support::PATIENCE, || async {
         support::metric_sum(&adapter, "adapter_events_persisted_total") == events.len() as f64
@@ -57,6 +65,7 @@ async fn health_reports_every_component_and_metrics_count_by_type() {
     ] {
         assert!(text.contains(name), "/metrics lacks {name}:\n{text}");
     }
+    support::assert_emitted_as_catalogued(&adapter);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -67,7 +76,12 @@ async fn sigterm_commits_what_was_written_and_leaves_the_group() {
         .flat_map(|_| support::workflow_life(3))
         .collect();
     rig.produce_all(&events).await;
-    let mut first = rig.adapter("first", &["--batch-size", "20"]);
+    // No interval commit comes within the test: what is committed, the
+    // shutdown commits.
+    let mut first = rig.adapter(
+        "first",
+        &["--batch-size", "20", "--commit-interval-ms", "600000"],
+    );
     let moving = support::wait_until(support::PATIENCE, || async {
         rig.count("workflow_steps").await >= 90
     })

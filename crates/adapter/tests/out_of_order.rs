@@ -4,7 +4,7 @@ mod support;
 
 use std::time::Duration;
 
-use bridge_adapter::EventType;
+use bridge_events::EventType;
 use support::{header, Rig, PREFIX};
 use uuid::Uuid;
 

@@ -4,7 +4,7 @@ mod support;
 
 use std::time::Duration;
 
-use bridge_adapter::EventType;
+use bridge_events::EventType;
 use bridge_models::{Db, DbConfig};
 use bridge_testkit::PrivateCluster;
 use serde_json::Value;

@@ -1,6 +1,6 @@
 //! The sweep keeps the parking table's statistics fresh while a backlog fills it.
 
-use bridge_adapter::sweep::refresh_statistics;
+use bridge_adapter::refresh_statistics;
 use bridge_testkit::TestDatabase;
 use diesel::{sql_types::BigInt, QueryableByName};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};

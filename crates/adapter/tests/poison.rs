@@ -2,7 +2,7 @@
 
 mod support;
 
-use bridge_adapter::EventType;
+use bridge_events::EventType;
 use serde_json::json;
 use support::{header, Rig, PREFIX};
 use uuid::Uuid;
@@ -36,8 +36,12 @@ async fn poison_goes_to_the_dead_letter_topic_and_the_rest_is_written() {
     rig.produce(&support::started(second)).await;
     rig.produce(&support::step(first, 0)).await;
     rig.produce(&support::step(second, 0)).await;
+    // A valid event on another event's topic.
+    let misplaced = support::started(Uuid::now_v7());
+    rig.produce_raw(&steps_topic, "k3", misplaced.to_string().as_bytes(), &[])
+        .await;
 
-    let _adapter = rig.adapter("adapter", &[]);
+    let adapter = rig.adapter("adapter", &[]);
     rig.wait_for_count("workflow_executions", 2).await;
     rig.wait_for_count("workflow_steps", 2).await;
 
@@ -55,6 +59,15 @@ async fn poison_goes_to_the_dead_letter_topic_and_the_rest_is_written() {
         ],
         "{}",
         rig.all_logs()
+    );
+    assert_eq!(
+        header(&started_dlq[0], "dlq.event_type").as_deref(),
+        Some("")
+    );
+    assert_eq!(
+        header(&started_dlq[1], "dlq.event_type").as_deref(),
+        Some("workflow-paused"),
+        "the envelope's event_type, read though unknown"
     );
     let garbage = &started_dlq[0];
     assert_eq!(
@@ -79,15 +92,20 @@ async fn poison_goes_to_the_dead_letter_topic_and_the_rest_is_written() {
         .contains("not an ONEX v1 envelope"));
     assert_eq!(header(&started_dlq[2], "dlq.offset").as_deref(), Some("3"));
 
-    let steps_dlq = rig.read_topic(&format!("{steps_topic}.dlq"), 2);
+    let steps_dlq = rig.read_topic(&format!("{steps_topic}.dlq"), 3);
     let reasons: Vec<_> = steps_dlq
         .iter()
         .map(|m| header(m, "dlq.reason").unwrap())
         .collect();
-    assert_eq!(reasons, ["invalid_payload", "invalid_value"]);
+    assert_eq!(reasons, ["invalid_payload", "invalid_value", "wrong_topic"]);
+    let types: Vec<_> = steps_dlq
+        .iter()
+        .map(|m| header(m, "dlq.event_type").unwrap())
+        .collect();
     assert_eq!(
-        header(&steps_dlq[1], "dlq.event_type").as_deref(),
-        Some("step-completed")
+        types,
+        ["step-completed", "step-completed", "workflow-started"],
+        "the envelope's event_type whenever it was read"
     );
 
     assert_eq!(rig.count("workflow_executions").await, 2);
@@ -96,9 +114,15 @@ async fn poison_goes_to_the_dead_letter_topic_and_the_rest_is_written() {
     assert!(
         support::wait_until(support::PATIENCE, || async {
             rig.committed("database_adapter_consumers", &started_topic, 1) == [5]
-                && rig.committed("database_adapter_consumers", &steps_topic, 1) == [4]
+                && rig.committed("database_adapter_consumers", &steps_topic, 1) == [5]
         })
         .await,
         "offsets past the poison are committed"
     );
+    assert_eq!(
+        support::metric_sum(&adapter, "adapter_db_errors_total"),
+        2.0,
+        "the two refusals of the database (constraint, bound) count as kind=refused"
+    );
+    support::assert_emitted_as_catalogued(&adapter);
 }

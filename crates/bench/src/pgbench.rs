@@ -9,6 +9,9 @@ use std::{
 
 use crate::BenchResult;
 
+/// Most scripts one pgbench run takes (pgbench's `MAX_SCRIPTS`).
+pub const MAX_SCRIPTS: usize = 128;
+
 /// A pgbench binary pointed at one database.
 #[derive(Debug, Clone)]
 pub struct Pgbench {
@@ -63,17 +66,39 @@ impl Pgbench {
         run_for: RunFor,
         log_latencies: bool,
     ) -> BenchResult<PgbenchRun> {
+        self.run_any(&[script], clients, run_for, log_latencies)
+    }
+
+    /// Runs `scripts` as [`run`](Self::run) does one, each transaction
+    /// picking one of them uniformly at random (pgbench's choice among
+    /// several `--file`s of equal weight); at most [`MAX_SCRIPTS`].
+    pub fn run_any<S: AsRef<str>>(
+        &self,
+        scripts: &[S],
+        clients: usize,
+        run_for: RunFor,
+        log_latencies: bool,
+    ) -> BenchResult<PgbenchRun> {
+        if scripts.is_empty() || scripts.len() > MAX_SCRIPTS {
+            return Err(format!(
+                "pgbench takes 1 to {MAX_SCRIPTS} scripts, not {}",
+                scripts.len()
+            )
+            .into());
+        }
         static RUNS: AtomicU32 = AtomicU32::new(0);
         let n = RUNS.fetch_add(1, Ordering::Relaxed);
-        let script_path = self.work_dir.join(format!("script-{n}.sql"));
-        std::fs::write(&script_path, script)?;
         let log_prefix = self.work_dir.join(format!("log-{n}"));
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let mut cmd = Command::new(&self.binary);
         cmd.args(["-n", "-M", "prepared"])
             .arg(format!("--client={clients}"))
-            .arg(format!("--jobs={}", clients.min(cores)))
-            .arg(format!("--file={}", script_path.display()));
+            .arg(format!("--jobs={}", clients.min(cores)));
+        for (i, script) in scripts.iter().enumerate() {
+            let script_path = self.work_dir.join(format!("script-{n}-{i}.sql"));
+            std::fs::write(&script_path, script.as_ref())?;
+            cmd.arg(format!("--file={}", script_path.display()));
+        }
         match run_for {
             RunFor::Time(duration) => cmd.arg(format!("--time={}", duration.as_secs().max(1))),
             RunFor::Transactions(count) => cmd.arg(format!("--transactions={count}")),
@@ -144,6 +169,20 @@ fn read_latency_logs(dir: &Path, prefix: &str) -> BenchResult<Vec<f64>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn more_scripts_than_pgbench_takes_are_refused_before_it_runs() {
+        let pgbench = Pgbench::new(
+            "/nonexistent/pgbench".into(),
+            "postgres://x/y",
+            Path::new("."),
+        );
+        let scripts = vec!["SELECT 1;"; MAX_SCRIPTS + 1];
+        let err = pgbench
+            .run_any(&scripts, 1, RunFor::Transactions(1), false)
+            .unwrap_err();
+        assert!(err.to_string().contains("1 to 128 scripts"), "{err}");
+    }
 
     #[test]
     fn tps_is_read_from_the_summary() {

@@ -1,8 +1,8 @@
 //! The command line: global options and one struct per subcommand.
 
-use std::path::PathBuf;
+use std::{path::PathBuf, time::Duration};
 
-use bridge_migrate::{Mode, Options};
+use bridge_migrate::{LockRetry, Mode, Options};
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 const AFTER_HELP: &str = "\
@@ -15,7 +15,7 @@ Exit codes:
   0   success
   1   unexpected database error
   2   usage or configuration error (bad flag, malformed URL, unknown version, missing database)
-  3   status --check found pending, unknown or changed migrations
+  3   status --check found pending, unknown or changed migrations, or an INVALID index
   4   database unreachable, or the connection lost mid-command (rerun it)
   5   migration or retention lock not acquired within --lock-timeout
   6   a migration failed (rolled back; the ones before it stay applied)
@@ -23,6 +23,8 @@ Exit codes:
   8   authentication or authorisation refused (wrong password, unknown role, no CONNECT right)
   9   server busy: no connection slot free (--wait retries)
   10  TLS failed (server without TLS under sslmode=require, untrusted certificate, wrong host)
+  11  a migration's table locks not acquired: --ddl-lock-timeout fired on each of --ddl-attempts
+      (rolled back; the error names the blocking sessions)
 
 Example:
   DATABASE_URL=postgres://app@db/omninode_bridge bridge-admin --wait 30 setup";
@@ -64,6 +66,22 @@ pub struct Global {
     #[arg(long, global = true, value_name = "SECONDS",
           default_value_t = Options::DEFAULT_LOCK_TIMEOUT.as_secs())]
     pub lock_timeout: u64,
+    /// Roll a migration back, to retry it, when a statement waits SECONDS for a table lock
+    #[arg(long, global = true, value_name = "SECONDS", value_parser = seconds,
+          default_value = "2")]
+    pub ddl_lock_timeout: Duration,
+    /// Try each migration at most N times when its table lock wait times out
+    #[arg(long, global = true, value_name = "N", default_value_t = LockRetry::default().attempts,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub ddl_attempts: u32,
+    /// Wait SECONDS after the first timed-out attempt, doubling each time, jittered
+    #[arg(long, global = true, value_name = "SECONDS", value_parser = seconds,
+          default_value = "1")]
+    pub ddl_retry_wait: Duration,
+    /// Wait at most SECONDS between two attempts
+    #[arg(long, global = true, value_name = "SECONDS", value_parser = seconds,
+          default_value = "30")]
+    pub ddl_retry_max_wait: Duration,
     /// Read migrations from DIR instead of those built into this binary
     #[arg(long, global = true, value_name = "DIR")]
     pub migration_dir: Option<PathBuf>,
@@ -172,7 +190,7 @@ impl RevertMode {
 /// Arguments of `status`.
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// Exit with code 3 when anything is pending, unknown or changed
+    /// Exit with code 3 when anything is pending, unknown or changed, or an index is INVALID
     #[arg(long)]
     pub check: bool,
     /// Output format
@@ -217,6 +235,17 @@ pub struct RetentionArgs {
 fn days(min: u32) -> clap::builder::RangedI64ValueParser<u32> {
     clap::value_parser!(u32)
         .range(i64::from(min)..=i64::from(bridge_models::retention::RetentionPolicy::MAX_DAYS))
+}
+
+/// A duration in seconds, decimals allowed (`0.5`); at most a day.
+fn seconds(text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    match Duration::try_from_secs_f64(seconds) {
+        Ok(duration) if duration <= Duration::from_secs(86_400) => Ok(duration),
+        _ => Err(format!("{text:?} is not between 0 and 86400 seconds")),
+    }
 }
 
 /// How `status` and `retention` print.

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use bridge_connect::database_url_from_env;
-use bridge_migrate::{MigrateError, MigrationSource, Options};
+use bridge_migrate::{LockRetry, MigrateError, MigrationSource, Options};
 
 use crate::cli::Global;
 
@@ -23,6 +23,12 @@ pub fn options(global: &Global) -> Result<Options, MigrateError> {
         },
         wait: global.wait.map(Duration::from_secs),
         lock_timeout: Duration::from_secs(global.lock_timeout),
+        ddl_lock_timeout: global.ddl_lock_timeout,
+        lock_retry: LockRetry {
+            attempts: global.ddl_attempts,
+            first_wait: global.ddl_retry_wait,
+            max_wait: global.ddl_retry_max_wait,
+        },
         application_name: APPLICATION_NAME.to_owned(),
         ..Options::new(database_url)
     })

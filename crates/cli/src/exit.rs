@@ -25,7 +25,7 @@ pub enum Exit {
     Failure = 1,
     /// Bad usage or configuration: a malformed URL, an unknown version, a missing database.
     Usage = 2,
-    /// `status --check` found pending, unknown or changed migrations.
+    /// `status --check` found pending, unknown or changed migrations, or an invalid index.
     CheckFailed = 3,
     /// The database server could not be reached, or the connection to it was lost.
     Unreachable = 4,
@@ -41,6 +41,8 @@ pub enum Exit {
     ServerBusy = 9,
     /// TLS could not be set up as `sslmode` demands.
     Tls = 10,
+    /// A migration's statements never got their table locks within `--ddl-lock-timeout`.
+    DdlLockTimeout = 11,
 }
 
 impl Exit {
@@ -73,6 +75,7 @@ impl Exit {
             MigrateError::ServerBusy { .. } => Self::ServerBusy,
             MigrateError::Tls { .. } => Self::Tls,
             MigrateError::LockTimeout { .. } => Self::LockTimeout,
+            MigrateError::DdlLockTimeout { .. } => Self::DdlLockTimeout,
             MigrateError::MigrationFailed { .. } | MigrateError::UnknownApplied { .. } => {
                 Self::MigrationFailed
             }

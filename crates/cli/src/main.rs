@@ -52,6 +52,11 @@ fn report(failure: &Failure) {
         Failure::Migrate(MigrateError::LockTimeout { .. }) => {
             "another migration is running; wait for it or raise --lock-timeout"
         }
+        Failure::Migrate(MigrateError::DdlLockTimeout { .. }) => {
+            "the sessions named above held (or queued for) the migration's tables throughout; end \
+             them or wait until they finish, then rerun; --ddl-attempts and \
+             --ddl-retry-max-wait wait longer"
+        }
         Failure::Migrate(MigrateError::Unreachable { .. }) => unreachable,
         Failure::Retention(RetentionError::LockTimeout { .. }) => {
             "another retention run is under way; this one has nothing to add, or raise --lock-timeout"

@@ -55,7 +55,7 @@ fn every_command_shows_an_example() {
 #[test]
 fn top_level_help_documents_every_exit_code() {
     let help = help("");
-    for code in 0..=10 {
+    for code in 0..=11 {
         assert!(
             help.contains(&format!("\n  {code}  ")),
             "exit code {code} undocumented"

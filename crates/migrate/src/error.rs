@@ -4,7 +4,12 @@ use std::{path::PathBuf, time::Duration};
 
 use bridge_connect::ConnectError;
 
-use crate::{direction::Direction, lock_holder::LockHolder, table_rows::TableRows};
+use crate::{
+    blocker::{self, Blocker},
+    direction::Direction,
+    lock_holder::LockHolder,
+    table_rows::TableRows,
+};
 
 /// Result of every migration operation.
 pub type Result<T, E = MigrateError> = std::result::Result<T, E>;
@@ -92,6 +97,31 @@ pub enum MigrateError {
         /// The session holding the lock, when it could still be found.
         holder: Option<LockHolder>,
     },
+    /// A migration's statements waited longer than `ddl_lock_timeout` for a
+    /// table lock on every attempt; each attempt was rolled back.
+    #[error(
+        "migration {dir_name} ({direction}) did not get its locks: lock_timeout ({lock_timeout:?}) \
+         fired on all {attempts} attempts over {elapsed:.1?}; {}; {}",
+        blocker::blockers_text(.blockers),
+        lock_wait_outcome(.dir_name, *.in_transaction)
+    )]
+    DdlLockTimeout {
+        /// Directory name of the migration.
+        dir_name: String,
+        /// Whether it was being applied or reverted.
+        direction: Direction,
+        /// How many attempts were made.
+        attempts: u32,
+        /// The `lock_timeout` of each attempt.
+        lock_timeout: Duration,
+        /// From the first attempt to the last one's failure.
+        elapsed: Duration,
+        /// The sessions that blocked the last attempt, as seen while it waited.
+        blockers: Vec<Blocker>,
+        /// Whether it ran in a transaction (so nothing of it stays); false for
+        /// `run_in_transaction = false`, whose earlier statements may have committed.
+        in_transaction: bool,
+    },
     /// A migration's SQL failed; it was rolled back and the ones before it kept.
     #[error("migration {dir_name} failed ({direction}) in {}: {message}", path.display())]
     MigrationFailed {
@@ -146,8 +176,8 @@ pub struct InFlight {
 impl MigrateError {
     /// Whether running the same command again later, unchanged, can
     /// succeed: the server may come up, free a connection slot or the lock,
-    /// or stay connected; a refused password, a bad URL or a failed
-    /// migration stay as they are.
+    /// or stay connected, and a session blocking a migration's tables may end;
+    /// a refused password, a bad URL or a failed migration stay as they are.
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
@@ -155,6 +185,7 @@ impl MigrateError {
                 | Self::ServerBusy { .. }
                 | Self::ConnectionLost { .. }
                 | Self::LockTimeout { .. }
+                | Self::DdlLockTimeout { .. }
         )
     }
 
@@ -189,6 +220,16 @@ impl MigrateError {
     /// Wraps a database error with what the engine was doing.
     pub(crate) fn database(context: &'static str) -> impl FnOnce(diesel::result::Error) -> Self {
         move |source| Self::Database { context, source }
+    }
+}
+
+fn lock_wait_outcome(dir_name: &str, in_transaction: bool) -> String {
+    match in_transaction {
+        true => format!("{dir_name} was rolled back each time, so nothing of it is applied"),
+        false => format!(
+            "{dir_name} runs outside a transaction, so statements before the one that waited may \
+             have committed: check the database before rerunning"
+        ),
     }
 }
 
@@ -276,6 +317,40 @@ mod tests {
         let (url, reason) = at("UnknownIssuer");
         assert!(!MigrateError::Tls { url, reason }.is_retryable());
         assert!(!MigrateError::Config("bad".to_owned()).is_retryable());
+    }
+
+    fn lock_wait_failed(in_transaction: bool) -> MigrateError {
+        MigrateError::DdlLockTimeout {
+            dir_name: "2030-01-01-000002_add_note".to_owned(),
+            direction: Direction::Up,
+            attempts: 3,
+            lock_timeout: Duration::from_millis(500),
+            elapsed: Duration::from_secs(2),
+            blockers: vec![Blocker {
+                pid: 42,
+                application_name: Some("reader".to_owned()),
+                state: Some("idle in transaction".to_owned()),
+                open_seconds: Some(12.34),
+            }],
+            in_transaction,
+        }
+    }
+
+    #[test]
+    fn a_migration_that_never_got_its_locks_names_its_blockers_and_may_be_retried() {
+        let err = lock_wait_failed(true);
+        assert!(err.is_retryable());
+        let text = err.to_string();
+        assert!(
+            text.contains(
+                "blocked by pid 42 (application_name \"reader\", idle in transaction, open for 12.3 s)"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("all 3 attempts"), "{text}");
+        assert!(text.contains("nothing of it is applied"), "{text}");
+        let outside = lock_wait_failed(false).to_string();
+        assert!(outside.contains("may have committed"), "{outside}");
     }
 
     #[test]

@@ -64,6 +64,19 @@ fn try_lock(conn: &mut SyncPgConnection) -> Result<bool> {
         .map_err(MigrateError::database("taking the migration lock"))
 }
 
+#[derive(QueryableByName)]
+struct Pid {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    pid: i32,
+}
+
+/// The backend process id of `conn`'s session.
+pub(crate) fn backend_pid(conn: &mut SyncPgConnection) -> QueryResult<i32> {
+    diesel::sql_query("SELECT pg_backend_pid() AS pid")
+        .get_result::<Pid>(conn)
+        .map(|row| row.pid)
+}
+
 /// The session holding the migration lock on this database, if any.
 fn holder(conn: &mut SyncPgConnection) -> Result<Option<LockHolder>> {
     // A bigint key is stored as classid = high 32 bits, objid = low 32 bits, objsubid = 1.

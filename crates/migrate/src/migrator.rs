@@ -119,7 +119,7 @@ impl Migrator {
             let conn = ThisThread.block_on(connect(&options))?;
             let mut session = Session::unlocked(conn, options.source.load()?);
             session
-                .lock(options.lock_timeout)
+                .lock(&options)
                 .and_then(|()| work(&mut session, &mut reporter))
                 .map_err(|err| session.explain(err))
         })

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::source::MigrationSource;
+use crate::{lock_retry::LockRetry, source::MigrationSource};
 use bridge_connect::redact_url;
 
 /// Where to migrate and how patiently.
@@ -16,8 +16,14 @@ pub struct Options {
     pub connect_timeout: Duration,
     /// Keep retrying an unreachable server this long; `None` fails at once.
     pub wait: Option<Duration>,
-    /// How long to wait for the migration lock before failing.
+    /// How long to wait for the migration (advisory) lock before failing.
     pub lock_timeout: Duration,
+    /// How long each statement of a migration may wait for a table lock
+    /// (PostgreSQL's `lock_timeout`) before its attempt is rolled back and
+    /// retried as `lock_retry` says; zero waits as long as PostgreSQL does, unbounded.
+    pub ddl_lock_timeout: Duration,
+    /// How often, and after what waits, a migration whose `ddl_lock_timeout` fired is tried again.
+    pub lock_retry: LockRetry,
     /// `application_name` of the migration connections, shown to whoever waits for the lock.
     pub application_name: String,
 }
@@ -30,6 +36,8 @@ impl std::fmt::Debug for Options {
             .field("connect_timeout", &self.connect_timeout)
             .field("wait", &self.wait)
             .field("lock_timeout", &self.lock_timeout)
+            .field("ddl_lock_timeout", &self.ddl_lock_timeout)
+            .field("lock_retry", &self.lock_retry)
             .field("application_name", &self.application_name)
             .finish()
     }
@@ -39,6 +47,10 @@ impl Options {
     /// The default lock timeout: one minute.
     pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
 
+    /// The default `lock_timeout` of every migration statement: two seconds,
+    /// the longest that writers queued behind a waiting migration wait.
+    pub const DEFAULT_DDL_LOCK_TIMEOUT: Duration = Duration::from_secs(2);
+
     /// The embedded migrations on `database_url`, with the default timeouts.
     pub fn new(database_url: impl Into<String>) -> Self {
         Self {
@@ -47,6 +59,8 @@ impl Options {
             connect_timeout: Duration::from_secs(5),
             wait: None,
             lock_timeout: Self::DEFAULT_LOCK_TIMEOUT,
+            ddl_lock_timeout: Self::DEFAULT_DDL_LOCK_TIMEOUT,
+            lock_retry: LockRetry::default(),
             application_name: "bridge-migrate".to_owned(),
         }
     }

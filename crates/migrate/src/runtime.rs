@@ -53,6 +53,21 @@ where
     .await?
 }
 
+/// Spawns `task` on the runtime [`on_own_runtime`] set up on this thread; it
+/// runs while that runtime is driven, i.e. while a statement is under way.
+pub(crate) fn spawn_here<F>(task: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    RUNTIME.with_borrow(|runtime| {
+        runtime
+            .as_ref()
+            .expect("tasks are spawned inside on_own_runtime")
+            .spawn(task)
+    })
+}
+
 /// Blocks on the runtime [`on_own_runtime`] set up on this thread.
 pub(crate) struct ThisThread;
 

@@ -1,9 +1,12 @@
 //! A connection holding the migration lock, and the steps run on it.
 
-use std::time::{Duration, Instant};
+use std::{
+    thread,
+    time::{Duration, Instant},
+};
 
 use diesel::{
-    connection::BoxableConnection,
+    connection::{BoxableConnection, SimpleConnection},
     migration::{Migration, MigrationMetadata, MigrationName},
     pg::Pg,
     Connection,
@@ -13,8 +16,11 @@ use diesel_migrations::MigrationHarness;
 
 use crate::{
     checksum,
+    connect::connect,
     error::MigrateError,
-    guard, history, lock, lost,
+    guard, history, invalid_index, lock, lock_wait, lost,
+    observer::Observer,
+    options::Options,
     report::{Direction, Step},
     runtime::SyncPgConnection,
     source::Script,
@@ -30,6 +36,10 @@ pub(crate) struct Session {
     conn: SyncPgConnection,
     /// The migrations of the source, in version order.
     pub scripts: Vec<Script>,
+    /// The options of the run, once locked: the bounds of each migration.
+    options: Option<Options>,
+    /// Notes who blocks this session's lock waits; started before the first migration.
+    observer: Option<Observer>,
 }
 
 impl Session {
@@ -38,12 +48,17 @@ impl Session {
         Self {
             conn: SyncPgConnection::from(conn),
             scripts,
+            options: None,
+            observer: None,
         }
     }
 
-    /// Takes the migration lock, waiting at most `timeout`.
-    pub fn lock(&mut self, timeout: Duration) -> Result<()> {
-        lock::acquire(&mut self.conn, timeout)
+    /// Takes the migration lock, waiting at most `options.lock_timeout`;
+    /// migrations then run under the bounds of `options`.
+    pub fn lock(&mut self, options: &Options) -> Result<()> {
+        lock::acquire(&mut self.conn, options.lock_timeout)?;
+        self.options = Some(options.clone());
+        Ok(())
     }
 
     /// `err` as [`MigrateError::ConnectionLost`] when this session's
@@ -71,7 +86,9 @@ impl Session {
         let applied = history::applied(&mut self.conn).map_err(MigrateError::database(context))?;
         let recorded =
             checksum::recorded(&mut self.conn).map_err(MigrateError::database(context))?;
-        Ok(Status::compare(&self.scripts, &applied, &recorded))
+        let invalid =
+            invalid_index::all(&mut self.conn).map_err(MigrateError::database(context))?;
+        Ok(Status::compare(&self.scripts, &applied, &recorded, invalid))
     }
 
     /// The tables that reverting `plan` drops, with their rows.
@@ -82,25 +99,164 @@ impl Session {
         ))
     }
 
-    /// Creates Diesel's bookkeeping table and ours if missing.
+    /// Creates Diesel's bookkeeping table and ours if missing, and gets
+    /// ready to tell and report lock timeouts.
     pub fn prepare_bookkeeping(&mut self) -> Result<()> {
         checksum::create_tables(&mut self.conn).map_err(MigrateError::database(
             "creating the migration bookkeeping tables",
-        ))
+        ))?;
+        if self.observer.is_none() {
+            lock_wait::untranslated_messages(&mut self.conn);
+            self.observer = self.start_observer();
+        }
+        Ok(())
     }
 
-    /// Runs script `index` in `direction`, in its own transaction unless it opts out.
+    /// An observer of this session's lock waits on a connection of its own;
+    /// none without a bound. Should that connection fail (e.g. no slot
+    /// free), the migrations run all the same, only their blockers go unnamed.
+    fn start_observer(&mut self) -> Option<Observer> {
+        let options = self.options.as_ref()?;
+        if options.ddl_lock_timeout.is_zero() {
+            return None;
+        }
+        let pid = lock::backend_pid(&mut self.conn).ok()?;
+        let observer_options = Options {
+            wait: None,
+            application_name: format!("{} (lock observer)", options.application_name),
+            ..options.clone()
+        };
+        let every = (options.ddl_lock_timeout / 4)
+            .clamp(Duration::from_millis(20), Duration::from_millis(500));
+        let connect = async move { connect(&observer_options).await };
+        Some(Observer::start(connect, pid, every))
+    }
+
+    /// Runs script `index` in `direction`, in its own transaction unless it
+    /// opts out, under `ddl_lock_timeout` and its own `statement_timeout`;
+    /// an attempt whose lock wait timed out is rolled back and retried as
+    /// `lock_retry` says.
     pub fn run(&mut self, index: usize, direction: Direction) -> Result<Step> {
         let started = Instant::now();
+        let options = self
+            .options
+            .clone()
+            .expect("migrations run only under the lock");
         let script = &self.scripts[index];
-        let run_step = |conn: &mut SyncPgConnection| step(conn, script, direction);
-        let outcome = match script.runnable().metadata().run_in_transaction() {
-            true => self.conn.transaction(run_step),
-            false => run_step(&mut self.conn),
-        };
-        outcome.map_err(|err| failed(script, direction, &*err))?;
-        Ok(Step::of(script, direction, Some(started.elapsed())))
+        set_timeouts(
+            &mut self.conn,
+            options.ddl_lock_timeout,
+            script.statement_timeout(direction),
+        )
+        .map_err(|err| failed(script, direction, &err))?;
+        let attempts = options.lock_retry.attempts.max(1);
+        let mut attempt = 1;
+        loop {
+            if let Some(observer) = &self.observer {
+                observer.clear();
+            }
+            let err = match try_once(&mut self.conn, script, direction, attempt > 1) {
+                Ok(()) => return Ok(Step::of(script, direction, Some(started.elapsed()))),
+                Err(err) if lock_wait::is_lock_timeout(&*err) => err,
+                Err(err) => return Err(failed(script, direction, &*err)),
+            };
+            let blockers = self
+                .observer
+                .as_ref()
+                .map(Observer::blockers)
+                .unwrap_or_default();
+            if attempt >= attempts {
+                if !script.in_transaction() {
+                    // Best effort: a drop that times out too leaves the index to `status`.
+                    let _ = drop_left_invalid(&mut self.conn, script, direction);
+                }
+                return Err(MigrateError::DdlLockTimeout {
+                    dir_name: script.dir_name.clone(),
+                    direction,
+                    attempts,
+                    lock_timeout: options.ddl_lock_timeout,
+                    elapsed: started.elapsed(),
+                    blockers,
+                    in_transaction: script.in_transaction(),
+                });
+            }
+            let wait = options.lock_retry.wait_after(attempt);
+            tracing::warn!(
+                attempt,
+                attempts,
+                "{} {}: {}; lock_timeout {:?}; {}; retrying in {wait:.1?}",
+                direction.verb(),
+                script.dir_name,
+                server_message(&*err),
+                options.ddl_lock_timeout,
+                crate::blocker::blockers_text(&blockers),
+            );
+            thread::sleep(wait);
+            attempt += 1;
+        }
     }
+}
+
+/// One attempt at `script`: in a transaction unless it opts out; a retry
+/// of one that opts out first drops what the timed-out attempt left invalid.
+fn try_once(
+    conn: &mut SyncPgConnection,
+    script: &Script,
+    direction: Direction,
+    retry: bool,
+) -> Result<(), StepError> {
+    let run_step = |conn: &mut SyncPgConnection| step(conn, script, direction);
+    match (script.in_transaction(), retry) {
+        (true, _) => conn.transaction(run_step),
+        (false, true) => {
+            drop_left_invalid(conn, script, direction)?;
+            run_step(conn)
+        }
+        (false, false) => run_step(conn),
+    }
+}
+
+/// Drops the indexes that a timed-out attempt of the non-transactional
+/// `script` left invalid (its `CREATE INDEX CONCURRENTLY` statements), so
+/// that the next attempt can build them again; the drop waits for locks
+/// too, under the same `lock_timeout`.
+fn drop_left_invalid(
+    conn: &mut SyncPgConnection,
+    script: &Script,
+    direction: Direction,
+) -> diesel::QueryResult<()> {
+    let sql = match direction {
+        Direction::Up => script.up_sql.as_str(),
+        Direction::Down => script.down_sql.as_deref().unwrap_or_default(),
+    };
+    let names = invalid_index::built_concurrently(sql);
+    let dropped = invalid_index::drop_invalid(conn, &names)?;
+    if !dropped.is_empty() {
+        tracing::warn!(
+            "{}: dropped the invalid index(es) {} a timed-out attempt left",
+            script.dir_name,
+            dropped.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// Sets the session's `lock_timeout` and `statement_timeout` (the server's
+/// default when `statement` is `None`) for the next migration; outside its
+/// transaction, so a rollback keeps them.
+fn set_timeouts(
+    conn: &mut SyncPgConnection,
+    lock: Duration,
+    statement: Option<Duration>,
+) -> diesel::QueryResult<()> {
+    let statement = statement.map_or_else(
+        || "DEFAULT".to_owned(),
+        |timeout| format!("'{}ms'", timeout.as_millis()),
+    );
+    conn.batch_execute(&format!(
+        "SET lock_timeout = '{}ms'; SET statement_timeout = {statement}",
+        lock.as_millis()
+    ))
 }
 
 /// One migration through Diesel's harness plus its checksum bookkeeping.

@@ -5,6 +5,7 @@ use std::{
     fmt::Write,
     fs,
     path::{Path, PathBuf},
+    time::Duration,
 };
 
 use bridge_schema::{MIGRATIONS, MIGRATION_SQL};
@@ -15,7 +16,7 @@ use diesel::{
 use diesel_migrations::FileBasedMigrations;
 use sha2::{Digest, Sha256};
 
-use crate::{error::MigrateError, Result};
+use crate::{direction::Direction, error::MigrateError, statement_timeout, Result};
 
 /// Where to read migrations from.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -41,6 +42,10 @@ pub struct Script {
     pub down_sql: Option<String>,
     /// SHA-256 of `up.sql`, lower-case hex.
     pub checksum: String,
+    /// The `statement_timeout` `up.sql` declares (`-- bridge-migrate: statement_timeout = 10min`).
+    pub up_statement_timeout: Option<Duration>,
+    /// The `statement_timeout` `down.sql` declares.
+    pub down_statement_timeout: Option<Duration>,
     runnable: Box<dyn Migration<Pg>>,
 }
 
@@ -61,6 +66,19 @@ impl Script {
         self.dir_name
             .split_once('_')
             .map_or(self.dir_name.as_str(), |(_, name)| name)
+    }
+
+    /// The `statement_timeout` its SQL file for `direction` declares.
+    pub fn statement_timeout(&self, direction: Direction) -> Option<Duration> {
+        match direction {
+            Direction::Up => self.up_statement_timeout,
+            Direction::Down => self.down_statement_timeout,
+        }
+    }
+
+    /// Whether it runs in a transaction (`run_in_transaction` of its `metadata.toml`).
+    pub fn in_transaction(&self) -> bool {
+        self.runnable.metadata().run_in_transaction()
     }
 
     /// Diesel's runnable migration, for its harness.
@@ -126,7 +144,13 @@ fn pair(
             let text = by_version
                 .remove(&version)
                 .ok_or_else(|| format!("no SQL found for migration {}", runnable.name()))?;
+            let declared = |file: &str, sql: &str| {
+                statement_timeout::declared(sql)
+                    .map_err(|problem| format!("{}/{file}: {problem}", text.dir_name))
+            };
             Ok(Script {
+                up_statement_timeout: declared("up.sql", &text.up)?,
+                down_statement_timeout: declared("down.sql", text.down.as_deref().unwrap_or(""))?,
                 checksum: sha256_hex(&text.up),
                 version,
                 dir_name: text.dir_name,

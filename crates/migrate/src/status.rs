@@ -5,13 +5,15 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::{checksum::Recorded, history::AppliedRow, source::Script};
+use crate::{checksum::Recorded, history::AppliedRow, invalid_index::InvalidIndex, source::Script};
 
 /// Every migration of the source and of the database, in version order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Status {
     /// One entry per version.
     pub migrations: Vec<MigrationStatus>,
+    /// Indexes a failed `CREATE INDEX CONCURRENTLY` left invalid (or being built right now).
+    pub invalid_indexes: Vec<InvalidIndex>,
 }
 
 /// The state of one migration.
@@ -77,6 +79,8 @@ pub struct Summary {
     pub changed: usize,
     /// Applied migrations with no recorded checksum.
     pub no_checksum: usize,
+    /// Invalid indexes: a concurrent build failed (or is running).
+    pub invalid_indexes: usize,
 }
 
 impl Status {
@@ -85,6 +89,7 @@ impl Status {
         scripts: &[Script],
         applied: &[AppliedRow],
         recorded: &HashMap<String, Recorded>,
+        invalid_indexes: Vec<InvalidIndex>,
     ) -> Self {
         let applied_at: HashMap<&str, DateTime<Utc>> = applied
             .iter()
@@ -101,12 +106,18 @@ impl Status {
                 .map(|row| unknown(row, recorded)),
         );
         migrations.sort_by(|a, b| a.version.cmp(&b.version));
-        Self { migrations }
+        Self {
+            migrations,
+            invalid_indexes,
+        }
     }
 
     /// How many migrations are in each state.
     pub fn summary(&self) -> Summary {
-        let mut summary = Summary::default();
+        let mut summary = Summary {
+            invalid_indexes: self.invalid_indexes.len(),
+            ..Summary::default()
+        };
         for migration in &self.migrations {
             match migration.state {
                 State::Applied => summary.applied += 1,
@@ -122,10 +133,14 @@ impl Status {
         summary
     }
 
-    /// True when nothing is pending, unknown or changed; a missing checksum is fine.
+    /// True when nothing is pending, unknown or changed and no index is
+    /// invalid; a missing checksum is fine.
     pub fn is_up_to_date(&self) -> bool {
         let summary = self.summary();
-        summary.pending == 0 && summary.unknown == 0 && summary.changed == 0
+        summary.pending == 0
+            && summary.unknown == 0
+            && summary.changed == 0
+            && summary.invalid_indexes == 0
     }
 }
 

@@ -2,9 +2,7 @@
 
 use std::time::Duration;
 
-pub use bridge_connect::{
-    database_url_from_env, redact_url, url_from_parts, validate_url, DEFAULT_DATABASE_URL,
-};
+use bridge_connect::{database_url_from_env, redact_url};
 
 use crate::error::Result;
 

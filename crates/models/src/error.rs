@@ -84,7 +84,13 @@ pub enum Error {
     #[error("database connection lost: {0}")]
     ConnectionLost(String),
     /// The server aborted the statement to resolve a conflict with another
-    /// transaction (serialization failure, deadlock); nothing was written.
+    /// transaction (a serialization failure, SQLSTATE 40001); nothing was
+    /// written.
+    ///
+    /// A deadlock (40P01) is not reported here: diesel-async passes no
+    /// SQLSTATE but 40001's on, and this crate never classifies by message
+    /// text, so a deadlock arrives as [`Error::Database`], not retryable
+    /// (`tests/tests/models_deadlock.rs`).
     #[error("transaction conflict, nothing written: {0}")]
     Conflict(String),
     /// The configuration is unusable: a malformed database URL, a TLS setting

@@ -3,17 +3,15 @@
 use bridge_schema::fsm_transitions;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{self, Array, Jsonb, Nullable, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
 use crate::{
-    batch::{self, column, unnest, UnnestInsert},
+    batch::{batch_calls, batch_insert},
     error::Result,
-    fresh_insert::insert_fresh,
-    insert::{insert_or_stored, keyed, Keyed},
+    insert::{insert_one, keyed, Keyed},
     json::StoredJson,
     outcome::on_conn,
     paging::{keyset, load_page, Page, PageRequest},
@@ -97,11 +95,21 @@ impl NewFsmTransition {
 
 keyed!(FsmTransition, fsm_transitions, "fsm transition");
 
-impl UnnestInsert for FsmTransition {
-    const INSERT_SELECT: &'static str = "INSERT INTO fsm_transitions (created_at, id, entity_id, \
-        entity_type, from_state, to_state, transition_event, transition_data) \
-        SELECT clock_timestamp(), ";
-}
+batch_insert!(
+    FsmTransition,
+    NewFsmTransition,
+    fsm_transitions,
+    before: created_at = "clock_timestamp()",
+    columns: {
+        entity_id: |row| row.entity_id,
+        entity_type: |row| row.entity_type.as_str(),
+        from_state: |row| row.from_state.as_deref(),
+        to_state: |row| row.to_state.as_str(),
+        transition_event: |row| row.transition_event.as_str(),
+        transition_data: |row| &row.transition_data,
+    }
+);
+batch_calls!(FsmTransition, NewFsmTransition, append_many, "transitions");
 
 keyset!(FsmTransition);
 
@@ -115,48 +123,9 @@ impl FsmTransition {
     pub async fn append(conn: &mut AsyncPgConnection, new: &NewFsmTransition) -> Result<Self> {
         new.validate()?;
         let created_at = fsm_transitions::created_at.eq(clock_timestamp());
-        on_conn!(conn, {
-            match new.id {
-                Some(id) => insert_or_stored!(conn, fsm_transitions, id, (created_at, new)),
-                None => insert_fresh!(conn, fsm_transitions, (created_at, new)),
-            }
-        })
-    }
-
-    /// Records many transitions in one statement; returns the stored rows in input order.
-    ///
-    /// The batch is atomic: a row the database refuses fails it whole. Rows
-    /// come back through `RETURNING`; only ids that already existed
-    /// (a redelivery) are read back.
-    pub async fn append_many(
-        conn: &mut AsyncPgConnection,
-        new: &[NewFsmTransition],
-    ) -> Result<Vec<Self>> {
-        validate::rows(new, NewFsmTransition::validate)?;
-        let (ids, all_generated) = batch::ids(new, |row| row.id);
         on_conn!(
             conn,
-            batch::append(conn, &ids, all_generated, unnest_arrays(&ids, new)).await
-        )
-    }
-
-    /// Records many transitions in one statement without reading them back;
-    /// how many were new.
-    ///
-    /// For bulk writers that do not need the stored rows: it is
-    /// [`append_many`](Self::append_many) without `RETURNING`, atomic the
-    /// same way. Rows whose id already existed (a redelivery) are skipped and
-    /// not counted.
-    pub async fn ingest_many(
-        conn: &mut AsyncPgConnection,
-        new: &[NewFsmTransition],
-    ) -> Result<usize> {
-        validate::rows(new, NewFsmTransition::validate)?;
-        let (ids, all_generated) = batch::ids(new, |row| row.id);
-        on_conn!(
-            conn,
-            batch::ingest::<Self, _>(conn, new.len(), all_generated, unnest_arrays(&ids, new))
-                .await
+            insert_one!(conn, fsm_transitions, new.id, (created_at, new))
         )
     }
 
@@ -184,17 +153,4 @@ impl FsmTransition {
             )
         )
     }
-}
-
-/// The columns of `new`, ids `ids`, as one array bind each, in table order.
-fn unnest_arrays<'a>(ids: &'a [Uuid], new: &'a [NewFsmTransition]) -> impl batch::Arrays + 'a {
-    (
-        unnest(ids.into_sql::<Array<sql_types::Uuid>>()),
-        unnest(column(new, |row| row.entity_id).into_sql::<Array<sql_types::Uuid>>()),
-        unnest(column(new, |row| row.entity_type.as_str()).into_sql::<Array<Text>>()),
-        unnest(column(new, |row| row.from_state.as_deref()).into_sql::<Array<Nullable<Text>>>()),
-        unnest(column(new, |row| row.to_state.as_str()).into_sql::<Array<Text>>()),
-        unnest(column(new, |row| row.transition_event.as_str()).into_sql::<Array<Text>>()),
-        unnest(column(new, |row| &row.transition_data).into_sql::<Array<Jsonb>>()),
-    )
 }

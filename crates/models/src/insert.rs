@@ -93,3 +93,19 @@ macro_rules! insert_or_stored {
     }};
 }
 pub(crate) use insert_or_stored;
+
+/// Inserts `$values` into `$table` with id `$id` (an `Option<Uuid>`) and
+/// returns the row as stored: with the caller's id through
+/// [`insert_or_stored!`] (a redelivery returns the stored row), without one
+/// through `insert_fresh!` with a new UUIDv7 and no conflict check. The one
+/// single-row insert of every append-style call (`create`, `append`).
+macro_rules! insert_one {
+    ($conn:expr, $table:ident, $id:expr, $values:expr) => {{
+        let id: Option<::uuid::Uuid> = $id;
+        match id {
+            Some(id) => $crate::insert::insert_or_stored!($conn, $table, id, $values),
+            None => $crate::fresh_insert::insert_fresh!($conn, $table, $values),
+        }
+    }};
+}
+pub(crate) use insert_one;

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 /// The deepest stored JSON a read decodes.
 ///
-/// Writes of this crate refuse more than [`MAX_JSON_DEPTH`](crate::validate::MAX_JSON_DEPTH);
+/// Writes of this crate refuse more than [`MAX_JSON_DEPTH`](crate::MAX_JSON_DEPTH);
 /// deeper documents written by other tools still read back up to this depth
 /// (PostgreSQL itself stores up to roughly 10 000 levels). Past it, dropping
 /// the decoded value could overflow a 2 MiB thread stack, so the read fails

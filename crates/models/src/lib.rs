@@ -1,26 +1,29 @@
 #![doc = include_str!("../README.md")]
 
-pub mod batch;
-pub mod bridge_state;
-pub mod config;
-pub mod error;
+// Every module is private: the crate root below is the one public path of
+// each item, except `retention`, a sub-API of its own.
+mod batch;
+mod bridge_state;
+mod config;
+mod error;
 mod fresh_insert;
-pub mod fsm_transition;
+mod fsm_transition;
 mod insert;
-pub mod json;
-pub mod metadata_stamp;
-pub mod node_registration;
+mod json;
+mod metadata_stamp;
+mod node_registration;
 mod outcome;
-pub mod paging;
+mod paging;
 mod partition_key;
-pub mod pool;
+mod pool;
 pub mod retention;
-pub mod state;
-pub mod uncached;
-pub mod validate;
-pub mod workflow_execution;
-pub mod workflow_step;
+mod state;
+mod uncached;
+mod validate;
+mod workflow_execution;
+mod workflow_step;
 
+pub use batch::MAX_BIND_PARAMS;
 pub use bridge_state::{AppliedDelta, BridgeState, BridgeStateDelta};
 pub use config::{CheckoutOrder, DbConfig};
 pub use error::{ConstraintKind, Error, Result};
@@ -32,6 +35,7 @@ pub use paging::{Cursor, Keyset, Page, PageRequest};
 pub use pool::{Db, PoolState, PooledConnection};
 pub use state::{HealthStatus, StepStatus, WorkflowState};
 pub use uncached::Uncached;
+pub use validate::{MAX_JSON_DEPTH, TEXT_COLUMN_BOUNDS};
 pub use workflow_execution::{
     NewWorkflowExecution, StateChange, WorkflowExecution, WorkflowExecutionChangeset,
 };

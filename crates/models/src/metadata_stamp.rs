@@ -3,17 +3,15 @@
 use bridge_schema::metadata_stamps;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{self, Array, Jsonb, Nullable, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
 use crate::{
-    batch::{self, column, unnest, UnnestInsert},
+    batch::{batch_calls, batch_insert},
     error::Result,
-    fresh_insert::insert_fresh,
-    insert::{insert_or_stored, keyed, Keyed},
+    insert::{insert_one, keyed, Keyed},
     json::StoredJson,
     outcome::on_conn,
     paging::{keyset, load_page, Page, PageRequest},
@@ -90,10 +88,18 @@ impl NewMetadataStamp {
 
 keyed!(MetadataStamp, metadata_stamps, "metadata stamp");
 
-impl UnnestInsert for MetadataStamp {
-    const INSERT_SELECT: &'static str = "INSERT INTO metadata_stamps (id, workflow_id, file_hash, \
-        stamp_data, namespace) SELECT ";
-}
+batch_insert!(
+    MetadataStamp,
+    NewMetadataStamp,
+    metadata_stamps,
+    columns: {
+        workflow_id: |row| row.workflow_id,
+        file_hash: |row| row.file_hash.as_str(),
+        stamp_data: |row| &row.stamp_data,
+        namespace: |row| row.namespace.as_str(),
+    }
+);
+batch_calls!(MetadataStamp, NewMetadataStamp, append_many, "stamps");
 
 keyset!(MetadataStamp);
 
@@ -101,49 +107,7 @@ impl MetadataStamp {
     /// Records a stamp; re-appending an existing id returns the stored row.
     pub async fn append(conn: &mut AsyncPgConnection, new: &NewMetadataStamp) -> Result<Self> {
         new.validate()?;
-        on_conn!(conn, {
-            match new.id {
-                Some(id) => insert_or_stored!(conn, metadata_stamps, id, new),
-                None => insert_fresh!(conn, metadata_stamps, new),
-            }
-        })
-    }
-
-    /// Records many stamps in one statement; returns the stored rows in input order.
-    ///
-    /// The batch is atomic: a row the database refuses fails it whole. Rows
-    /// come back through `RETURNING`; only ids that already existed
-    /// (a redelivery) are read back.
-    pub async fn append_many(
-        conn: &mut AsyncPgConnection,
-        new: &[NewMetadataStamp],
-    ) -> Result<Vec<Self>> {
-        validate::rows(new, NewMetadataStamp::validate)?;
-        let (ids, all_generated) = batch::ids(new, |row| row.id);
-        on_conn!(
-            conn,
-            batch::append(conn, &ids, all_generated, unnest_arrays(&ids, new)).await
-        )
-    }
-
-    /// Records many stamps in one statement without reading them back; how
-    /// many were new.
-    ///
-    /// For bulk writers that do not need the stored rows: it is
-    /// [`append_many`](Self::append_many) without `RETURNING`, atomic the
-    /// same way. Rows whose id already existed (a redelivery) are skipped and
-    /// not counted.
-    pub async fn ingest_many(
-        conn: &mut AsyncPgConnection,
-        new: &[NewMetadataStamp],
-    ) -> Result<usize> {
-        validate::rows(new, NewMetadataStamp::validate)?;
-        let (ids, all_generated) = batch::ids(new, |row| row.id);
-        on_conn!(
-            conn,
-            batch::ingest::<Self, _>(conn, new.len(), all_generated, unnest_arrays(&ids, new))
-                .await
-        )
+        on_conn!(conn, insert_one!(conn, metadata_stamps, new.id, new))
     }
 
     /// The stamp with id `id`.
@@ -206,15 +170,4 @@ impl MetadataStamp {
             )
         )
     }
-}
-
-/// The columns of `new`, ids `ids`, as one array bind each, in table order.
-fn unnest_arrays<'a>(ids: &'a [Uuid], new: &'a [NewMetadataStamp]) -> impl batch::Arrays + 'a {
-    (
-        unnest(ids.into_sql::<Array<sql_types::Uuid>>()),
-        unnest(column(new, |row| row.workflow_id).into_sql::<Array<Nullable<sql_types::Uuid>>>()),
-        unnest(column(new, |row| row.file_hash.as_str()).into_sql::<Array<Text>>()),
-        unnest(column(new, |row| &row.stamp_data).into_sql::<Array<Jsonb>>()),
-        unnest(column(new, |row| row.namespace.as_str()).into_sql::<Array<Text>>()),
-    )
 }

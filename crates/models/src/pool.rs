@@ -5,7 +5,7 @@ use std::{
     time::Duration,
 };
 
-use bridge_connect::ConnectError;
+use bridge_connect::{validate_url, ConnectError};
 use diesel::{ConnectionError, ConnectionResult};
 use diesel_async::{
     pooled_connection::{
@@ -17,7 +17,7 @@ use diesel_async::{
 use futures_util::FutureExt;
 
 use crate::{
-    config::{validate_url, CheckoutOrder, DbConfig},
+    config::{CheckoutOrder, DbConfig},
     error::{Error, Result},
 };
 

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 
 /// The character bound of every bounded text column, as the migrations declare it.
 ///
-/// `tests/tests/schema_catalog.rs` proves the list matches the catalog.
+/// `tests/tests/models_integrity.rs` proves the list matches the catalog.
 pub const TEXT_COLUMN_BOUNDS: &[(&str, &str, usize)] = &[
     ("workflow_executions", "workflow_type", 100),
     ("workflow_executions", "current_state", 50),

@@ -17,10 +17,10 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::{
-    batch::{self, column, unnest, UnnestInsert},
+    batch::{batch_calls, batch_insert},
     error::{Error, Result},
     fsm_transition::FsmTransition,
-    insert::{insert_or_stored, keyed, Keyed},
+    insert::{insert_one, keyed, Keyed},
     json::StoredJson,
     outcome::on_conn,
     paging::{keyset, load_page, Page, PageRequest},
@@ -324,10 +324,25 @@ impl<K: WorkflowKey> QueryFragment<Pg> for MoveState<'_, K> {
 
 keyed!(WorkflowExecution, workflow_executions, "workflow execution");
 
-impl UnnestInsert for WorkflowExecution {
-    const INSERT_SELECT: &'static str = "INSERT INTO workflow_executions (id, correlation_id, \
-        workflow_type, current_state, namespace, started_at, metadata) SELECT ";
-}
+batch_insert!(
+    WorkflowExecution,
+    NewWorkflowExecution,
+    workflow_executions,
+    columns: {
+        correlation_id: |row| row.correlation_id,
+        workflow_type: |row| row.workflow_type.as_str(),
+        current_state: |row| row.current_state,
+        namespace: |row| row.namespace.as_str(),
+        started_at: |row| row.started_at,
+        metadata: |row| &row.metadata,
+    }
+);
+batch_calls!(
+    WorkflowExecution,
+    NewWorkflowExecution,
+    create_many,
+    "workflows"
+);
 
 keyset!(WorkflowExecution);
 
@@ -338,45 +353,7 @@ impl WorkflowExecution {
     /// Creates a workflow; re-creating an existing id returns the stored row.
     pub async fn create(conn: &mut AsyncPgConnection, new: &NewWorkflowExecution) -> Result<Self> {
         new.validate()?;
-        let id = new.id.unwrap_or_else(Uuid::now_v7);
-        on_conn!(conn, insert_or_stored!(conn, workflow_executions, id, new))
-    }
-
-    /// Creates many workflows in one statement; returns the stored rows in input order.
-    ///
-    /// The batch is atomic: a row the database refuses (e.g. a correlation id
-    /// already taken under another id) fails it whole. Rows come back through
-    /// `RETURNING`; only ids that already existed (a redelivery) are read back.
-    pub async fn create_many(
-        conn: &mut AsyncPgConnection,
-        new: &[NewWorkflowExecution],
-    ) -> Result<Vec<Self>> {
-        validate::rows(new, NewWorkflowExecution::validate)?;
-        let (ids, all_generated) = batch::ids(new, |row| row.id);
-        on_conn!(
-            conn,
-            batch::append(conn, &ids, all_generated, unnest_arrays(&ids, new)).await
-        )
-    }
-
-    /// Creates many workflows in one statement without reading them back;
-    /// how many were new.
-    ///
-    /// For bulk writers that do not need the stored rows: it is
-    /// [`create_many`](Self::create_many) without `RETURNING`, atomic the
-    /// same way. Rows whose id already existed (a redelivery) are skipped and
-    /// not counted.
-    pub async fn ingest_many(
-        conn: &mut AsyncPgConnection,
-        new: &[NewWorkflowExecution],
-    ) -> Result<usize> {
-        validate::rows(new, NewWorkflowExecution::validate)?;
-        let (ids, all_generated) = batch::ids(new, |row| row.id);
-        on_conn!(
-            conn,
-            batch::ingest::<Self, _>(conn, new.len(), all_generated, unnest_arrays(&ids, new))
-                .await
-        )
+        on_conn!(conn, insert_one!(conn, workflow_executions, new.id, new))
     }
 
     /// The workflow with id `id`.
@@ -616,17 +593,4 @@ fn refusal(
             to,
         },
     }
-}
-
-/// The columns of `new`, ids `ids`, as one array bind each, in table order.
-fn unnest_arrays<'a>(ids: &'a [Uuid], new: &'a [NewWorkflowExecution]) -> impl batch::Arrays + 'a {
-    (
-        unnest(ids.into_sql::<Array<sql_types::Uuid>>()),
-        unnest(column(new, |row| row.correlation_id).into_sql::<Array<sql_types::Uuid>>()),
-        unnest(column(new, |row| row.workflow_type.as_str()).into_sql::<Array<Text>>()),
-        unnest(column(new, |row| row.current_state).into_sql::<Array<Text>>()),
-        unnest(column(new, |row| row.namespace.as_str()).into_sql::<Array<Text>>()),
-        unnest(column(new, |row| row.started_at).into_sql::<Array<Timestamptz>>()),
-        unnest(column(new, |row| &row.metadata).into_sql::<Array<Jsonb>>()),
-    )
 }

@@ -3,16 +3,15 @@
 use bridge_schema::workflow_steps;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{self, Array, Integer, Jsonb, Nullable, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
 use crate::{
-    batch::{self, column, unnest, UnnestInsert},
+    batch::{batch_calls, batch_insert},
     error::{Error, Result},
-    insert::{insert_or_stored, keyed, Keyed},
+    insert::{insert_one, keyed, Keyed},
     json::StoredJson,
     outcome::on_conn,
     state::StepStatus,
@@ -87,10 +86,21 @@ pub struct NewWorkflowStep {
 
 keyed!(WorkflowStep, workflow_steps, "workflow step");
 
-impl UnnestInsert for WorkflowStep {
-    const INSERT_SELECT: &'static str = "INSERT INTO workflow_steps (id, workflow_id, step_name, \
-        step_order, status, execution_time_ms, step_data, error_message) SELECT ";
-}
+batch_insert!(
+    WorkflowStep,
+    NewWorkflowStep,
+    workflow_steps,
+    columns: {
+        workflow_id: |row| row.workflow_id,
+        step_name: |row| row.step_name.as_str(),
+        step_order: |row| row.step_order,
+        status: |row| row.status,
+        execution_time_ms: |row| row.execution_time_ms,
+        step_data: |row| &row.step_data,
+        error_message: |row| row.error_message.as_deref(),
+    }
+);
+batch_calls!(WorkflowStep, NewWorkflowStep, append_many, "steps");
 
 impl NewWorkflowStep {
     /// Refuses what the table cannot hold, naming the field.
@@ -166,45 +176,7 @@ impl WorkflowStep {
     /// Appends one step; re-appending an existing id returns the stored row.
     pub async fn append(conn: &mut AsyncPgConnection, new: &NewWorkflowStep) -> Result<Self> {
         new.validate()?;
-        let id = new.id.unwrap_or_else(Uuid::now_v7);
-        on_conn!(conn, insert_or_stored!(conn, workflow_steps, id, new))
-    }
-
-    /// Appends many steps in one statement; returns the stored rows in input order.
-    ///
-    /// The batch is atomic: a row the database refuses fails it whole. Rows
-    /// come back through `RETURNING`; only ids that already existed
-    /// (a redelivery) are read back.
-    pub async fn append_many(
-        conn: &mut AsyncPgConnection,
-        new: &[NewWorkflowStep],
-    ) -> Result<Vec<Self>> {
-        validate::rows(new, NewWorkflowStep::validate)?;
-        let (ids, all_generated) = batch::ids(new, |row| row.id);
-        on_conn!(
-            conn,
-            batch::append(conn, &ids, all_generated, unnest_arrays(&ids, new)).await
-        )
-    }
-
-    /// Appends many steps in one statement without reading them back; how
-    /// many were new.
-    ///
-    /// For bulk writers that do not need the stored rows: it is
-    /// [`append_many`](Self::append_many) without `RETURNING`, atomic the
-    /// same way. Rows whose id already existed (a redelivery) are skipped and
-    /// not counted.
-    pub async fn ingest_many(
-        conn: &mut AsyncPgConnection,
-        new: &[NewWorkflowStep],
-    ) -> Result<usize> {
-        validate::rows(new, NewWorkflowStep::validate)?;
-        let (ids, all_generated) = batch::ids(new, |row| row.id);
-        on_conn!(
-            conn,
-            batch::ingest::<Self, _>(conn, new.len(), all_generated, unnest_arrays(&ids, new))
-                .await
-        )
+        on_conn!(conn, insert_one!(conn, workflow_steps, new.id, new))
     }
 
     /// Applies `changes` to step `id` and returns the updated row.
@@ -242,18 +214,4 @@ impl WorkflowStep {
                 .await?)
         })
     }
-}
-
-/// The columns of `new`, ids `ids`, as one array bind each, in table order.
-fn unnest_arrays<'a>(ids: &'a [Uuid], new: &'a [NewWorkflowStep]) -> impl batch::Arrays + 'a {
-    (
-        unnest(ids.into_sql::<Array<sql_types::Uuid>>()),
-        unnest(column(new, |row| row.workflow_id).into_sql::<Array<sql_types::Uuid>>()),
-        unnest(column(new, |row| row.step_name.as_str()).into_sql::<Array<Text>>()),
-        unnest(column(new, |row| row.step_order).into_sql::<Array<Integer>>()),
-        unnest(column(new, |row| row.status).into_sql::<Array<Text>>()),
-        unnest(column(new, |row| row.execution_time_ms).into_sql::<Array<Nullable<Integer>>>()),
-        unnest(column(new, |row| &row.step_data).into_sql::<Array<Jsonb>>()),
-        unnest(column(new, |row| row.error_message.as_deref()).into_sql::<Array<Nullable<Text>>>()),
-    )
 }

@@ -54,7 +54,7 @@ impl Letter {
         let original_topic = text(header::TOPIC)
             .filter(|topic| !topic.is_empty())
             .ok_or_else(|| format!("no {} header", header::TOPIC))?;
-        let expected = crate::envelope::dlq_topic(&original_topic);
+        let expected = bridge_events::dlq_topic(&original_topic);
         if expected != message.topic {
             return Err(format!(
                 "its {} header names {original_topic}, whose dead-letter topic is {expected}",

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use super::error::DlqError;
-use crate::{envelope::dlq_topic, EventType};
+use bridge_events::{dlq_topic, EventType};
 
 /// The dead-letter topics `given` names (an event type, its topic or its
 /// `.dlq` topic under `prefix`), else all nine; sorted, without duplicates.

@@ -11,8 +11,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use bridge_adapter::EventType;
-use bridge_models::Db;
+use bridge_events::{
+    Event, EventType, NodeHeartbeat, NodeRegistered, Payload, Source, StampCreated,
+    StateAggregationCompleted, StateTransition, StepCompleted, WorkflowCompleted, WorkflowFailed,
+    WorkflowStarted,
+};
+use bridge_models::{Db, HealthStatus};
 use bridge_testkit::{PrivateBroker, TestDatabase};
 use diesel::{sql_types::BigInt, QueryableByName};
 use diesel_async::RunQueryDsl;
@@ -372,117 +376,89 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// An envelope of `kind` for workflow `correlation_id` carrying `payload`, with a fresh event id.
-pub fn event(kind: EventType, correlation_id: Option<Uuid>, key: &str, payload: Value) -> Value {
-    json!({
-        "envelope_version": "1.0",
-        "event_id": Uuid::now_v7(),
-        "event_type": kind.as_str(),
-        "event_version": "1.0",
-        "event_timestamp": chrono::Utc::now(),
-        "source_node_id": "orchestrator-test",
-        "source_service": "omninode-bridge-orchestrator",
-        "source_version": "1.0.0",
-        "source_instance": "test",
-        "correlation_id": correlation_id,
-        "causation_id": null,
-        "environment": "it",
-        "region": null,
-        "partition_key": key,
-        "payload": payload,
-        "metadata": {}
-    })
+/// The source every test event names.
+pub fn source() -> Source {
+    Source::new(
+        "orchestrator-test",
+        "omninode-bridge-orchestrator",
+        "1.0.0",
+        "test",
+        "it",
+    )
+}
+
+/// `event` as the JSON a producer sends (tests of poison edit it).
+pub fn json(event: &Event) -> Value {
+    serde_json::to_value(event).expect("an event serializes")
+}
+
+/// An event of `payload` about workflow `correlation_id`, with a fresh UUIDv7 id.
+pub fn event(correlation_id: Option<Uuid>, payload: impl Into<Payload>) -> Value {
+    json(&source().event(correlation_id, payload))
 }
 
 /// `workflow-started` for `correlation_id`.
 pub fn started(correlation_id: Uuid) -> Value {
     event(
-        EventType::WorkflowStarted,
         Some(correlation_id),
-        &correlation_id.to_string(),
-        json!({ "workflow_type": "metadata_stamping", "namespace": "it" }),
+        WorkflowStarted::new("metadata_stamping", "it"),
     )
 }
 
 /// `step-completed` number `order` of `correlation_id`.
 pub fn step(correlation_id: Uuid, order: i32) -> Value {
     event(
-        EventType::StepCompleted,
         Some(correlation_id),
-        &correlation_id.to_string(),
-        json!({ "step_name": format!("step_{order}"), "step_order": order }),
+        StepCompleted::new(format!("step_{order}"), order),
     )
 }
 
 /// `state-transition` of workflow `correlation_id` (as an entity).
 pub fn transition(correlation_id: Uuid, to: &str) -> Value {
     event(
-        EventType::StateTransition,
         Some(correlation_id),
-        &correlation_id.to_string(),
-        json!({ "entity_id": correlation_id, "entity_type": "workflow_run", "to_state": to, "transition_event": "moved" }),
+        StateTransition::new(correlation_id, "workflow_run", to, "moved"),
     )
 }
 
 /// `stamp-created` of `correlation_id`.
 pub fn stamp(correlation_id: Uuid) -> Value {
     event(
-        EventType::StampCreated,
         Some(correlation_id),
-        &correlation_id.to_string(),
-        json!({ "file_hash": format!("{:x}", correlation_id.as_u128()), "stamp_data": {"v": 1}, "namespace": "it" }),
+        StampCreated::new(
+            format!("{:x}", correlation_id.as_u128()),
+            json!({"v": 1}),
+            "it",
+        ),
     )
 }
 
 /// `workflow-completed` of `correlation_id`.
 pub fn completed(correlation_id: Uuid) -> Value {
-    event(
-        EventType::WorkflowCompleted,
-        Some(correlation_id),
-        &correlation_id.to_string(),
-        json!({}),
-    )
+    event(Some(correlation_id), WorkflowCompleted::default())
 }
 
 /// `workflow-failed` of `correlation_id`.
 pub fn failed(correlation_id: Uuid) -> Value {
-    event(
-        EventType::WorkflowFailed,
-        Some(correlation_id),
-        &correlation_id.to_string(),
-        json!({ "error_message": "late failure" }),
-    )
+    event(Some(correlation_id), WorkflowFailed::new("late failure"))
 }
 
 /// `node-registered` of `node_id`.
 pub fn registered(node_id: &str) -> Value {
-    event(
-        EventType::NodeRegistered,
-        None,
-        node_id,
-        json!({ "node_id": node_id, "node_type": "reducer", "node_version": "v1" }),
-    )
+    event(None, NodeRegistered::new(node_id, "reducer", "v1"))
 }
 
 /// `node-heartbeat` of `node_id`.
 pub fn heartbeat(node_id: &str) -> Value {
-    event(
-        EventType::NodeHeartbeat,
-        None,
-        node_id,
-        json!({ "node_id": node_id, "health_status": "HEALTHY" }),
-    )
+    event(None, NodeHeartbeat::new(node_id, HealthStatus::Healthy))
 }
 
 /// `state-aggregation-completed` adding `workflows` to bridge `bridge_id`.
 pub fn aggregation(bridge_id: Uuid, workflows: i64) -> Value {
-    event(
-        EventType::StateAggregationCompleted,
-        None,
-        &bridge_id.to_string(),
-        json!({ "bridge_id": bridge_id, "namespace": "it", "total_workflows_processed": workflows,
-                "total_items_aggregated": workflows * 10, "current_fsm_state": "idle" }),
-    )
+    let mut delta = StateAggregationCompleted::new(bridge_id, "it", "idle");
+    delta.total_workflows_processed = workflows;
+    delta.total_items_aggregated = workflows * 10;
+    event(None, delta)
 }
 
 /// A workflow's full life: started, `steps` steps, a transition, a stamp, completed.
@@ -514,4 +490,39 @@ pub fn metric_sum(adapter: &Adapter, name: &str) -> f64 {
         return 0.0;
     };
     bridge_adapter::metrics::sum(&body, name)
+}
+
+/// Asserts that every sample `adapter` serves on `/metrics` is of a metric
+/// in the catalog (the README's table), with exactly its labels.
+pub fn assert_emitted_as_catalogued(adapter: &Adapter) {
+    let (_, body) = adapter.get("/metrics").expect("/metrics answers");
+    let mut seen = 0;
+    for line in body
+        .lines()
+        .filter(|line| !line.starts_with('#') && !line.is_empty())
+    {
+        let series = line.rsplit_once(' ').expect("name and value").0;
+        let (name, labels) = series.split_once('{').unwrap_or((series, "}"));
+        let metric = bridge_adapter::metrics::CATALOG
+            .iter()
+            .find(|metric| {
+                name == metric.name
+                    || ["_bucket", "_sum", "_count"]
+                        .iter()
+                        .any(|suffix| name.strip_suffix(suffix) == Some(metric.name))
+            })
+            .unwrap_or_else(|| panic!("{name} is served but not in the catalog"));
+        let mut keys: Vec<&str> = labels
+            .trim_end_matches('}')
+            .split(',')
+            .filter_map(|pair| pair.split_once('=').map(|(key, _)| key))
+            .filter(|key| !matches!(*key, "le" | "quantile"))
+            .collect();
+        keys.sort_unstable();
+        let mut expected = metric.labels.to_vec();
+        expected.sort_unstable();
+        assert_eq!(keys, expected, "labels of {line}");
+        seen += 1;
+    }
+    assert!(seen > 0, "no samples served");
 }

@@ -6,22 +6,15 @@
 //! broker's own (`adapter_latency`).
 
 use std::{
-    collections::HashMap,
     sync::Arc,
     time::{Duration, Instant},
 };
 
-use bridge_adapter::{
-    event::{decode, Write},
-    Config, EventType,
-};
-use bridge_models::{
-    BridgeState, Db, FsmTransition, MetadataStamp, NewMetadataStamp, NewWorkflowStep,
-    NodeRegistration, WorkflowExecution, WorkflowStep,
-};
+use bridge_adapter::{apply_events, Config, Outcome};
+use bridge_events::{decode, Event, EventType};
+use bridge_models::Db;
 use bridge_testkit::{PrivateBroker, TestDatabase};
 use clap::Parser;
-use diesel_async::{AsyncConnection, AsyncPgConnection};
 use rdkafka::{
     consumer::{BaseConsumer, Consumer},
     producer::FutureProducer,
@@ -244,98 +237,24 @@ fn read_all(servers: &str, total: usize, fetch: &[(&str, String)]) -> BenchResul
 }
 
 /// The database's limit: seconds to write the backlog's rows through the
-/// models crate, `BATCH` events per transaction in production order, grouped
-/// by kind as the adapter groups them (one batch call per kind), without Kafka.
+/// adapter's own plan and batch calls (`bridge_adapter::apply_events`),
+/// `BATCH` events per transaction in production order, without Kafka.
 async fn write_directly(ctx: &Context, db: &TestDatabase, events: &[Produced]) -> BenchResult<f64> {
-    let writes: Vec<Write> = events
+    let events: Vec<Event> = events
         .iter()
-        .map(|event| {
-            decode(&event.bytes, Some(event.kind), &event.kind.topic(PREFIX)).map(|e| e.write)
-        })
+        .map(|event| decode(&event.bytes, Some(event.kind), &event.kind.topic(PREFIX)))
         .collect::<Result<_, _>>()?;
-    let workflow_ids: HashMap<Uuid, Uuid> = writes
-        .iter()
-        .filter_map(|write| match write {
-            Write::CreateWorkflow(new) => Some((new.correlation_id, new.id?)),
-            _ => None,
-        })
-        .collect();
     let pool = ctx.pool(db).await?;
     let mut conn = pool.conn().await?;
     let started = Instant::now();
-    for chunk in writes.chunks(BATCH) {
-        let ids = &workflow_ids;
-        conn.transaction(async |conn| write_chunk(conn, chunk, ids).await)
-            .await?;
-    }
-    Ok(started.elapsed().as_secs_f64())
-}
-
-/// One batch's rows, kind by kind, each kind with one of the models crate's batch calls.
-async fn write_chunk(
-    conn: &mut AsyncPgConnection,
-    chunk: &[Write],
-    workflow_ids: &HashMap<Uuid, Uuid>,
-) -> bridge_models::Result<()> {
-    let mut workflows = Vec::new();
-    let mut steps = Vec::new();
-    let mut transitions = Vec::new();
-    let mut stamps = Vec::new();
-    let mut changes = Vec::new();
-    let mut deltas = Vec::new();
-    let mut beats = Vec::new();
-    for write in chunk {
-        match write {
-            Write::CreateWorkflow(new) => workflows.push(new.clone()),
-            Write::RegisterNode(node) => {
-                NodeRegistration::register(conn, node).await?;
+    for chunk in events.chunks(BATCH) {
+        for outcome in apply_events(&mut conn, chunk.to_vec()).await? {
+            if !matches!(outcome, Outcome::Persisted) {
+                return Err(format!("the database limit's batch left an event {outcome:?}").into());
             }
-            Write::AppendStep {
-                correlation_id,
-                id,
-                step,
-            } => steps.push(NewWorkflowStep {
-                id: Some(*id),
-                workflow_id: workflow_ids[correlation_id],
-                step_name: step.step_name.clone(),
-                step_order: step.step_order,
-                status: step.status,
-                execution_time_ms: step.execution_time_ms,
-                step_data: step.step_data.clone(),
-                error_message: step.error_message.clone(),
-            }),
-            Write::RecordTransition(new) => transitions.push(new.clone()),
-            Write::RecordStamp {
-                correlation_id,
-                id,
-                stamp,
-            } => stamps.push(NewMetadataStamp {
-                id: Some(*id),
-                workflow_id: correlation_id.map(|c| workflow_ids[&c]),
-                file_hash: stamp.file_hash.clone(),
-                stamp_data: stamp.stamp_data.clone(),
-                namespace: stamp.namespace.clone(),
-            }),
-            Write::ChangeState {
-                correlation_id,
-                change,
-            } => changes.push((*correlation_id, change.clone())),
-            Write::ApplyDelta(delta) => deltas.push(delta.clone()),
-            Write::Heartbeat { node_id, beat } => beats.push((node_id.as_str(), *beat)),
         }
     }
-    WorkflowExecution::ingest_many(conn, &workflows).await?;
-    WorkflowStep::ingest_many(conn, &steps).await?;
-    FsmTransition::ingest_many(conn, &transitions).await?;
-    BridgeState::apply_deltas(conn, &deltas).await?;
-    for beaten in NodeRegistration::heartbeat_many(conn, &beats).await? {
-        beaten?;
-    }
-    MetadataStamp::ingest_many(conn, &stamps).await?;
-    for moved in WorkflowExecution::transition_many_by_correlation_id(conn, &changes).await? {
-        moved?;
-    }
-    Ok(())
+    Ok(started.elapsed().as_secs_f64())
 }
 
 /// Events parked by the adapter, still waiting.

@@ -2,8 +2,11 @@
 //! stamp and a completion; per ten workflows a heartbeat and an aggregation;
 //! ten nodes registered first.
 
-use bridge_adapter::EventType;
-use serde_json::{json, Value};
+use bridge_events::{
+    Event, EventType, NodeHeartbeat, NodeRegistered, Payload, Source, StampCreated,
+    StateAggregationCompleted, StateTransition, StepCompleted, WorkflowCompleted, WorkflowStarted,
+};
+use bridge_models::HealthStatus;
 use uuid::Uuid;
 
 /// Nodes that register first and then send heartbeats.
@@ -15,7 +18,7 @@ const BRIDGES: usize = 5;
 /// Events per ten workflows: 7 each, plus a heartbeat and an aggregation.
 const EVENTS_PER_TEN: usize = 72;
 
-/// One event to produce: its type and envelope.
+/// One event to produce: the event, its key and its bytes.
 pub struct Produced {
     /// Its type (which names its topic).
     pub kind: EventType,
@@ -27,6 +30,7 @@ pub struct Produced {
 
 /// Makes the mix, a workflow at a time.
 pub struct Mix {
+    source: Source,
     bridges: Vec<Uuid>,
     next: usize,
 }
@@ -35,6 +39,7 @@ impl Mix {
     /// A fresh mix.
     pub fn new() -> Self {
         Self {
+            source: Source::new("bench", "bridge-bench", "1.0.0", "bench", "bench"),
             bridges: (0..BRIDGES).map(|_| Uuid::now_v7()).collect(),
             next: 0,
         }
@@ -45,12 +50,7 @@ impl Mix {
         (0..NODES)
             .map(|n| {
                 let node = format!("bench-node-{n}");
-                envelope(
-                    EventType::NodeRegistered,
-                    None,
-                    &node,
-                    json!({ "node_id": node, "node_type": "reducer", "node_version": "v1" }),
-                )
+                self.event(None, NodeRegistered::new(node, "reducer", "v1"))
             })
             .collect()
     }
@@ -67,80 +67,48 @@ impl Mix {
     /// One workflow's events, plus every tenth a heartbeat and an aggregation.
     fn workflow(&mut self, out: &mut Vec<Produced>) {
         let id = Uuid::now_v7();
-        let key = id.to_string();
         let wf = Some(id);
-        out.push(envelope(
-            EventType::WorkflowStarted,
-            wf,
-            &key,
-            json!({ "workflow_type": "metadata_stamping", "namespace": "bench" }),
-        ));
+        out.push(self.event(wf, WorkflowStarted::new("metadata_stamping", "bench")));
         for order in 0..3 {
-            out.push(envelope(
-                EventType::StepCompleted,
-                wf,
-                &key,
-                json!({ "step_name": format!("step_{order}"), "step_order": order, "execution_time_ms": 3 }),
-            ));
+            let mut step = StepCompleted::new(format!("step_{order}"), order);
+            step.execution_time_ms = Some(3);
+            out.push(self.event(wf, step));
         }
-        out.push(envelope(
-            EventType::StateTransition,
+        let mut transition = StateTransition::new(id, "workflow_run", "PROCESSING", "started");
+        transition.from_state = Some("PENDING".into());
+        out.push(self.event(wf, transition));
+        out.push(self.event(
             wf,
-            &key,
-            json!({ "entity_id": id, "entity_type": "workflow_run", "from_state": "PENDING",
-                    "to_state": "PROCESSING", "transition_event": "started" }),
+            StampCreated::new(
+                format!("{:064x}", id.as_u128()),
+                serde_json::json!({ "v": 1 }),
+                "bench",
+            ),
         ));
-        out.push(envelope(
-            EventType::StampCreated,
-            wf,
-            &key,
-            json!({ "file_hash": format!("{:064x}", id.as_u128()), "stamp_data": { "v": 1 }, "namespace": "bench" }),
-        ));
-        out.push(envelope(EventType::WorkflowCompleted, wf, &key, json!({})));
+        out.push(self.event(wf, WorkflowCompleted::default()));
         self.next += 1;
         if self.next % 10 == 0 {
             let node = format!("bench-node-{}", self.next / 10 % NODES);
-            out.push(envelope(
-                EventType::NodeHeartbeat,
-                None,
-                &node,
-                json!({ "node_id": node, "health_status": "HEALTHY" }),
-            ));
+            out.push(self.event(None, NodeHeartbeat::new(node, HealthStatus::Healthy)));
             let bridge = self.bridges[self.next / 10 % BRIDGES];
-            out.push(envelope(
-                EventType::StateAggregationCompleted,
-                None,
-                &bridge.to_string(),
-                json!({ "bridge_id": bridge, "namespace": "bench", "total_workflows_processed": 10,
-                        "total_items_aggregated": 100, "current_fsm_state": "idle" }),
-            ));
+            let mut delta = StateAggregationCompleted::new(bridge, "bench", "idle");
+            delta.total_workflows_processed = 10;
+            delta.total_items_aggregated = 100;
+            out.push(self.event(None, delta));
         }
+    }
+
+    /// An event of `payload` about workflow `correlation_id`, with a fresh id.
+    fn event(&self, correlation_id: Option<Uuid>, payload: impl Into<Payload>) -> Produced {
+        produced(&self.source.event(correlation_id, payload))
     }
 }
 
-/// An ONEX v1 envelope of `kind` with a fresh event id.
-fn envelope(kind: EventType, correlation_id: Option<Uuid>, key: &str, payload: Value) -> Produced {
-    let value = json!({
-        "envelope_version": "1.0",
-        "event_id": Uuid::now_v7(),
-        "event_type": kind.as_str(),
-        "event_version": "1.0",
-        "event_timestamp": chrono::Utc::now(),
-        "source_node_id": "bench",
-        "source_service": "bridge-bench",
-        "source_version": "1.0.0",
-        "source_instance": "bench",
-        "correlation_id": correlation_id,
-        "causation_id": null,
-        "environment": "bench",
-        "region": null,
-        "partition_key": key,
-        "payload": payload,
-        "metadata": {}
-    });
+/// `event` as a message to produce.
+fn produced(event: &Event) -> Produced {
     Produced {
-        kind,
-        key: key.to_owned(),
-        bytes: value.to_string().into_bytes(),
+        kind: event.kind(),
+        key: event.message_key(),
+        bytes: event.to_bytes(),
     }
 }

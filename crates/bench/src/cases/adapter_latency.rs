@@ -11,7 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use bridge_adapter::EventType;
+use bridge_events::EventType;
 use bridge_testkit::PrivateBroker;
 use rdkafka::{
     consumer::{BaseConsumer, Consumer},

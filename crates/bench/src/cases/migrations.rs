@@ -145,7 +145,7 @@ fn find_diesel(flag: Option<&PathBuf>) -> Option<PathBuf> {
 }
 
 /// `bridge-admin`: the flag, else beside this binary (same cargo profile).
-fn find_bridge_admin(flag: Option<&PathBuf>) -> Option<PathBuf> {
+pub(super) fn find_bridge_admin(flag: Option<&PathBuf>) -> Option<PathBuf> {
     if let Some(path) = flag {
         return Some(path.clone());
     }

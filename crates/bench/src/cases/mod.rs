@@ -1,4 +1,5 @@
-//! The five cases of issue 5, the two of issue 12 (retention) and the adapter's (issue 10), each in its own file.
+//! The five cases of issue 5, the two of issue 12 (retention), the adapter's (issue 10) and
+//! the live migration's (issue 20), each in its own file.
 
 mod adapter_drain;
 mod adapter_events;
@@ -6,6 +7,7 @@ mod adapter_latency;
 mod batch_append;
 mod dataset;
 mod lifecycle;
+mod live_migration;
 mod migrations;
 mod partitioned_writes;
 mod plain_tables;
@@ -89,6 +91,17 @@ pub async fn run_all(ctx: &Context) -> Report {
             Err(err) => report.rows.push(Row::failed(
                 "8 adapter",
                 Unit::EventsPerSec,
+                Mark::Error,
+                err.to_string(),
+            )),
+        }
+    }
+    if ctx.args.runs_case(9) {
+        match live_migration::run(ctx).await {
+            Ok(rows) => report.rows.extend(rows),
+            Err(err) => report.rows.push(Row::failed(
+                "9 live migration",
+                Unit::P99Millis,
                 Mark::Error,
                 err.to_string(),
             )),

@@ -2,7 +2,7 @@
 
 use bridge_connect::redact_url;
 use bridge_migrate::{
-    ChecksumState, MigrateError, MigrationStatus, Migrator, State, Status, Summary,
+    ChecksumState, InvalidIndex, MigrateError, MigrationStatus, Migrator, State, Status, Summary,
 };
 use serde::Serialize;
 
@@ -19,6 +19,7 @@ struct Document<'a> {
     up_to_date: bool,
     summary: Summary,
     migrations: &'a [MigrationStatus],
+    invalid_indexes: &'a [InvalidIndex],
 }
 
 /// Runs `status`.
@@ -41,6 +42,7 @@ fn print_json(status: &Status, database: String) {
         up_to_date: status.is_up_to_date(),
         summary: status.summary(),
         migrations: &status.migrations,
+        invalid_indexes: &status.invalid_indexes,
     };
     let json = serde_json::to_string_pretty(&document).expect("the status document serialises");
     anstream::println!("{json}");
@@ -58,15 +60,25 @@ fn print_text(status: &Status, database: &str) {
     for migration in &status.migrations {
         print_line(migration);
     }
+    for index in &status.invalid_indexes {
+        anstream::println!(
+            "{BAD}INVALID{BAD:#} index {}.{} on {}: a concurrent build failed (or is running); \
+             see \"Adding a migration\" in the README to recover",
+            index.schema,
+            index.name,
+            index.table
+        );
+    }
     let Summary {
         applied,
         pending,
         unknown,
         changed,
         no_checksum,
+        invalid_indexes,
     } = status.summary();
     anstream::println!(
-        "{applied} applied, {pending} pending, {unknown} unknown, {changed} changed, {no_checksum} missing checksum"
+        "{applied} applied, {pending} pending, {unknown} unknown, {changed} changed, {no_checksum} missing checksum, {invalid_indexes} invalid indexes"
     );
 }
 

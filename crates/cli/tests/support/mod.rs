@@ -33,6 +33,8 @@ pub mod code {
     pub const SERVER_BUSY: i32 = 9;
     /// TLS failed.
     pub const TLS: i32 = 10;
+    /// A migration's table locks not acquired within `--ddl-lock-timeout`, on every attempt.
+    pub const DDL_LOCK_TIMEOUT: i32 = 11;
 }
 
 /// The migrations the binary embeds.
@@ -216,4 +218,93 @@ pub fn schema_dump(db: &TestDatabase) -> String {
         .filter(|line| !line.starts_with("\\restrict") && !line.starts_with("\\unrestrict"))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// Sessions writing one row at a time at a steady pace, noting their slowest write.
+pub struct SteadyWriters {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<(u64, std::time::Duration)>>,
+}
+
+impl SteadyWriters {
+    /// `sessions` sessions on `url`, each running `sql` every `every`; each
+    /// connects before this returns.
+    pub fn start(url: &str, sql: &str, sessions: usize, every: std::time::Duration) -> Self {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (ready, connected) = std::sync::mpsc::channel();
+        let threads = (0..sessions)
+            .map(|_| {
+                let (url, sql, stop, ready) =
+                    (url.to_owned(), sql.to_owned(), stop.clone(), ready.clone());
+                std::thread::spawn(move || {
+                    let mut conn = bridge_testkit::sync_connect(&url).expect("a writer connects");
+                    ready.send(()).unwrap();
+                    let (mut writes, mut worst) = (0, std::time::Duration::ZERO);
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let started = std::time::Instant::now();
+                        diesel::sql_query(&sql)
+                            .execute(&mut conn)
+                            .unwrap_or_else(|err| panic!("{sql}: {err}"));
+                        worst = worst.max(started.elapsed());
+                        writes += 1;
+                        std::thread::sleep(every);
+                    }
+                    (writes, worst)
+                })
+            })
+            .collect();
+        for _ in 0..sessions {
+            connected.recv().expect("a writer connects");
+        }
+        Self { stop, threads }
+    }
+
+    /// Stops them; returns how many rows they wrote and the slowest write.
+    pub fn stop(self) -> (u64, std::time::Duration) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.threads
+            .into_iter()
+            .map(|thread| thread.join().expect("a writer ends without panicking"))
+            .fold(
+                (0, std::time::Duration::ZERO),
+                |(n, worst), (writes, slowest)| (n + writes, worst.max(slowest)),
+            )
+    }
+}
+
+/// A session of the test with a transaction open on a table, holding its lock until dropped.
+pub struct LongTransaction {
+    /// The session's connection.
+    pub conn: bridge_testkit::SyncPgConnection,
+    /// Its backend pid.
+    pub pid: i32,
+}
+
+#[derive(QueryableByName)]
+struct Pid {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    pid: i32,
+}
+
+impl LongTransaction {
+    /// Opens a transaction on `db` named `application_name` and runs `sql` in it (e.g. a read).
+    pub fn begin(db: &TestDatabase, application_name: &str, sql: &str) -> Self {
+        let mut conn = db.sync_conn();
+        let setup = format!("SET application_name = '{application_name}'");
+        for statement in [setup.as_str(), "BEGIN", sql] {
+            diesel::sql_query(statement)
+                .execute(&mut conn)
+                .unwrap_or_else(|err| panic!("{statement}: {err}"));
+        }
+        let pid = diesel::sql_query("SELECT pg_backend_pid() AS pid")
+            .get_result::<Pid>(&mut conn)
+            .unwrap()
+            .pid;
+        Self { conn, pid }
+    }
+
+    /// Ends the transaction, releasing its locks.
+    pub fn commit(mut self) {
+        diesel::sql_query("COMMIT").execute(&mut self.conn).unwrap();
+    }
 }

@@ -36,7 +36,7 @@ use crate::{error::Error, Result};
 pub use lock::RETENTION_LOCK_KEY;
 pub use partitions::{uuid_v7_bound, uuid_v7_time, Month, PartitionedTable};
 pub use policy::RetentionPolicy;
-pub use report::{PartitionChange, PartitionedReport, RetentionReport, RowsReport};
+pub use report::{PartitionChange, PartitionedReport, Removal, RetentionReport, RowsReport};
 pub use run::{ensure_partitions, run, run_at};
 
 /// Why a retention run failed.

@@ -6,7 +6,7 @@
 //! 48 bits are the month's first millisecond (the rest zero) to the next
 //! month's. `<table>_default` holds ids that fit no month.
 
-use chrono::{DateTime, Datelike, Months, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Days, Months, NaiveDate, NaiveTime, Utc};
 use diesel::{
     sql_types::{BigInt, Double, Text, Timestamptz},
     QueryableByName,
@@ -15,7 +15,10 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::Result;
+use crate::{Error, Result};
+
+// `Result` here is the crate's; serde's needs the std one.
+type SerResult<T, E> = std::result::Result<T, E>;
 
 /// A table partitioned by month of its UUIDv7 ids.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -46,37 +49,68 @@ impl PartitionedTable {
 
     /// The name of the partition of `month`, `<table>_pYYYYMM`.
     pub fn partition_name(self, month: Month) -> String {
-        format!("{}_p{:04}{:02}", self.name(), month.year, month.month)
+        format!("{}_p{:04}{:02}", self.name(), month.year(), month.month())
     }
 }
 
-/// A UTC calendar month.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+/// A UTC calendar month; made by [`Month::new`], which refuses what is no
+/// month, or by [`Month::of`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Month {
-    /// The year, e.g. 2026.
-    pub year: i32,
-    /// The month, 1 to 12.
-    pub month: u32,
+    /// Its first day; the invariant every method relies on.
+    first: NaiveDate,
 }
 
 impl Month {
+    /// The first year [`Month::new`] accepts: UUIDv7 time starts in 1970.
+    pub const MIN_YEAR: i32 = 1970;
+    /// The last year [`Month::new`] accepts: partition names hold four digits.
+    pub const MAX_YEAR: i32 = 9999;
+
+    /// Month `month` (1 to 12) of `year` ([`Self::MIN_YEAR`] to
+    /// [`Self::MAX_YEAR`]); anything else is [`Error::InvalidValue`] naming
+    /// the field, never a panic.
+    pub fn new(year: i32, month: u32) -> Result<Self> {
+        if !(Self::MIN_YEAR..=Self::MAX_YEAR).contains(&year) {
+            return Err(Error::invalid(
+                "month year",
+                format!("{year} is outside {}..={}", Self::MIN_YEAR, Self::MAX_YEAR),
+            ));
+        }
+        let first = NaiveDate::from_ymd_opt(year, month, 1)
+            .ok_or_else(|| Error::invalid("month", format!("{month} is outside 1..=12")))?;
+        Ok(Self { first })
+    }
+
     /// The UTC month `at` falls in.
     pub fn of(at: DateTime<Utc>) -> Self {
+        let day = at.date_naive();
         Self {
-            year: at.year(),
-            month: at.month(),
+            first: day - Days::new(u64::from(day.day0())),
         }
+    }
+
+    /// The year, e.g. 2026.
+    pub fn year(self) -> i32 {
+        self.first.year()
+    }
+
+    /// The month of the year, 1 to 12.
+    pub fn month(self) -> u32 {
+        self.first.month()
     }
 
     /// Its first instant.
     pub fn start(self) -> DateTime<Utc> {
-        let day = NaiveDate::from_ymd_opt(self.year, self.month, 1).expect("a valid month");
-        Utc.from_utc_datetime(&day.and_hms_opt(0, 0, 0).expect("midnight"))
+        self.first.and_time(NaiveTime::MIN).and_utc()
     }
 
-    /// The month after it.
+    /// The month after it (the last month chrono can represent is its own
+    /// successor).
     pub fn next(self) -> Self {
-        Self::of(self.start() + Months::new(1))
+        self.first
+            .checked_add_months(Months::new(1))
+            .map_or(self, |first| Self { first })
     }
 
     /// The first instant after it.
@@ -89,6 +123,17 @@ impl Month {
         std::iter::successors(Some(self), move |month| {
             (*month < last).then(|| month.next())
         })
+    }
+}
+
+impl Serialize for Month {
+    /// As `{"year": 2026, "month": 11}`.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> SerResult<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut month = serializer.serialize_struct("Month", 2)?;
+        month.serialize_field("year", &self.year())?;
+        month.serialize_field("month", &self.month())?;
+        month.end()
     }
 }
 
@@ -335,10 +380,7 @@ mod tests {
 
     #[test]
     fn a_month_bound_is_the_uuid_of_its_first_millisecond() {
-        let month = Month {
-            year: 2026,
-            month: 11,
-        };
+        let month = Month::new(2026, 11).unwrap();
         assert_eq!(month.start().to_rfc3339(), "2026-11-01T00:00:00+00:00");
         assert_eq!(month.end().to_rfc3339(), "2026-12-01T00:00:00+00:00");
         let bound = uuid_v7_bound(month.start());
@@ -354,27 +396,46 @@ mod tests {
 
     #[test]
     fn months_run_across_years() {
-        let dec = Month {
-            year: 2025,
-            month: 12,
-        };
-        assert_eq!(
-            dec.next(),
-            Month {
-                year: 2026,
-                month: 1
-            }
-        );
-        let months: Vec<_> = dec
-            .through(Month {
-                year: 2026,
-                month: 2,
-            })
-            .collect();
+        let dec = Month::new(2025, 12).unwrap();
+        assert_eq!(dec.next(), Month::new(2026, 1).unwrap());
+        let months: Vec<_> = dec.through(Month::new(2026, 2).unwrap()).collect();
         assert_eq!(months.len(), 3);
         assert_eq!(
             PartitionedTable::FsmTransitions.partition_name(dec),
             "fsm_transitions_p202512"
+        );
+    }
+
+    #[test]
+    fn a_month_that_is_none_is_refused_not_a_panic() {
+        for (year, month, field) in [
+            (2026, 13, "month"),
+            (2026, 0, "month"),
+            (1969, 12, "month year"),
+            (10_000, 1, "month year"),
+        ] {
+            let err = Month::new(year, month).unwrap_err();
+            assert!(
+                matches!(&err, Error::InvalidValue { field: f, .. } if f == field),
+                "{year}-{month}: {err:?}"
+            );
+            assert!(!err.is_retryable());
+        }
+        let last = Month::new(Month::MAX_YEAR, 12).unwrap();
+        assert_eq!(last.end().to_rfc3339(), "+10000-01-01T00:00:00+00:00");
+    }
+
+    #[test]
+    fn of_gives_the_month_an_instant_falls_in() {
+        let at = DateTime::parse_from_rfc3339("2024-02-29T23:59:59.999Z")
+            .unwrap()
+            .to_utc();
+        let month = Month::of(at);
+        assert_eq!((month.year(), month.month()), (2024, 2));
+        assert_eq!(month.start().to_rfc3339(), "2024-02-01T00:00:00+00:00");
+        assert_eq!(
+            serde_json::to_string(&month).unwrap(),
+            r#"{"year":2024,"month":2}"#
         );
     }
 

@@ -34,12 +34,38 @@ pub struct PartitionedReport {
     pub created: Vec<PartitionChange>,
     /// Partitions dropped, or detached when the policy says so.
     pub removed: Vec<PartitionChange>,
-    /// `drop` or `detach`: what happened to [`removed`](Self::removed).
-    pub removal: &'static str,
+    /// What happened to [`removed`](Self::removed).
+    pub removal: Removal,
     /// Rows of the default partition deleted for being older than the cutoff.
     pub default_rows_deleted: u64,
     /// Rows left in the default partition (ids that fit no month); should be 0.
     pub default_rows_left: u64,
+}
+
+/// How a run removes old partitions; `drop` or `detach` in the JSON report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Removal {
+    /// `DROP TABLE`: the rows are gone.
+    Drop,
+    /// `DETACH PARTITION`: the month stays as a table of its own, for archiving.
+    Detach,
+}
+
+impl Removal {
+    /// The word the reports use, `drop` or `detach`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Drop => "drop",
+            Self::Detach => "detach",
+        }
+    }
+}
+
+impl std::fmt::Display for Removal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// One partition created or removed.
@@ -78,5 +104,20 @@ impl RetentionReport {
             !table.created.is_empty() || !table.removed.is_empty() || table.default_rows_deleted > 0
         }) || self.workflows.deleted > 0
             || self.nodes.deleted > 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn removal_reads_as_the_word_the_json_report_always_had() {
+        assert_eq!(serde_json::to_string(&Removal::Drop).unwrap(), r#""drop""#);
+        assert_eq!(
+            serde_json::to_string(&Removal::Detach).unwrap(),
+            r#""detach""#
+        );
+        assert_eq!(Removal::Detach.to_string(), "detach");
     }
 }

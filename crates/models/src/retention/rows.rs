@@ -1,65 +1,40 @@
 //! Retention of the tables that are not partitioned: finished workflows
 //! (their steps go by cascade) and nodes that stopped reporting, deleted in
 //! bounded batches through an index.
+//!
+//! Each batch is two statements in Diesel's DSL, as `delete_older_than` on
+//! the audit tables: the oldest keys through the index that serves the
+//! filter, then `DELETE … WHERE <filter> AND key = ANY($keys)` through the
+//! primary key. The filter is checked again in the DELETE, so a row that
+//! changed between the two (a workflow reopened, a node that just sent a
+//! heartbeat) stays. A single `key IN (sub-select)` would let the planner
+//! hash-join over a sequential scan of the whole table.
 
+use bridge_schema::{node_registrations, workflow_executions};
 use chrono::{DateTime, Utc};
-use diesel::{
-    sql_types::{BigInt, Timestamptz},
-    QueryableByName,
-};
+use diesel::{dsl, prelude::*};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::batch_limit;
-use crate::{NodeRegistration, Result, WorkflowExecution};
+use crate::{NodeRegistration, Result, WorkflowExecution, WorkflowState};
 
-/// Finished workflows: a final state, completed before `$1`.
-const FINISHED: &str = "current_state IN ('COMPLETED', 'FAILED') AND completed_at < $1";
-
-/// Nodes silent since before `$1` (as `NodeRegistration::list_stale`).
-const STALE: &str = "(last_heartbeat < $1 OR (last_heartbeat IS NULL AND registered_at < $1))";
-
-#[derive(QueryableByName)]
-struct Count {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
+/// Finished workflows: a final state, completed before `cutoff`.
+#[dsl::auto_type]
+fn finished_before(cutoff: DateTime<Utc>) -> _ {
+    let done: [WorkflowState; 2] = [WorkflowState::Completed, WorkflowState::Failed];
+    workflow_executions::current_state
+        .eq_any(done)
+        .and(workflow_executions::completed_at.lt(cutoff))
 }
 
-/// Deletes up to `batch` rows of `table` keyed by `key` that match `filter`
-/// (binding `$1` to `cutoff`), oldest by `order` first; how many.
-///
-/// `key = ANY(ARRAY(…))` makes the ids an init-plan read through the index
-/// that serves `filter`, then deletes through the primary key; the outer
-/// filter re-checks each row, so a row that changed meanwhile (a workflow
-/// reopened, a node that just sent a heartbeat) stays.
-async fn delete_batch(
-    conn: &mut AsyncPgConnection,
-    (table, key, filter, order): (&str, &str, &str, &str),
-    cutoff: DateTime<Utc>,
-    batch: u32,
-) -> Result<usize> {
-    Ok(diesel::sql_query(format!(
-        "DELETE FROM {table} WHERE {filter} AND {key} = ANY(ARRAY( \
-             SELECT {key} FROM {table} WHERE {filter} ORDER BY {order} LIMIT $2))"
-    ))
-    .bind::<Timestamptz, _>(cutoff)
-    .bind::<BigInt, _>(batch_limit(batch)?)
-    .execute(conn)
-    .await?)
-}
-
-async fn count(
-    conn: &mut AsyncPgConnection,
-    table: &str,
-    filter: &str,
-    cutoff: DateTime<Utc>,
-) -> Result<u64> {
-    let count: Count =
-        diesel::sql_query(format!("SELECT count(*) AS n FROM {table} WHERE {filter}"))
-            .bind::<Timestamptz, _>(cutoff)
-            .load(conn)
-            .await?
-            .remove(0);
-    Ok(count.n as u64)
+/// Nodes silent since before `cutoff` (as `NodeRegistration::list_stale`).
+#[dsl::auto_type]
+fn stale_before(cutoff: DateTime<Utc>) -> _ {
+    node_registrations::last_heartbeat
+        .lt(cutoff)
+        .or(node_registrations::last_heartbeat
+            .is_null()
+            .and(node_registrations::registered_at.lt(cutoff)))
 }
 
 impl WorkflowExecution {
@@ -71,8 +46,23 @@ impl WorkflowExecution {
         cutoff: DateTime<Utc>,
         batch: u32,
     ) -> Result<usize> {
-        let target = ("workflow_executions", "id", FINISHED, "completed_at");
-        delete_batch(conn, target, cutoff, batch).await
+        use workflow_executions as we;
+        let oldest: Vec<uuid::Uuid> = we::table
+            .filter(finished_before(cutoff))
+            .order(we::completed_at)
+            .limit(batch_limit(batch)?)
+            .select(we::id)
+            .load(conn)
+            .await?;
+        if oldest.is_empty() {
+            return Ok(0);
+        }
+        let deleted = diesel::delete(
+            we::table
+                .filter(finished_before(cutoff))
+                .filter(we::id.eq_any(oldest)),
+        );
+        Ok(deleted.execute(conn).await?)
     }
 
     /// How many workflows [`delete_finished_before`](Self::delete_finished_before) would delete.
@@ -80,7 +70,12 @@ impl WorkflowExecution {
         conn: &mut AsyncPgConnection,
         cutoff: DateTime<Utc>,
     ) -> Result<u64> {
-        count(conn, "workflow_executions", FINISHED, cutoff).await
+        let mut counted: Vec<i64> = workflow_executions::table
+            .filter(finished_before(cutoff))
+            .count()
+            .load(conn)
+            .await?;
+        Ok(counted.pop().unwrap_or(0).unsigned_abs())
     }
 }
 
@@ -93,17 +88,32 @@ impl NodeRegistration {
         cutoff: DateTime<Utc>,
         batch: u32,
     ) -> Result<usize> {
-        let target = (
-            "node_registrations",
-            "node_id",
-            STALE,
-            "last_heartbeat NULLS FIRST, node_id",
+        use node_registrations as nr;
+        let oldest: Vec<String> = nr::table
+            .filter(stale_before(cutoff))
+            .order((nr::last_heartbeat.asc().nulls_first(), nr::node_id))
+            .limit(batch_limit(batch)?)
+            .select(nr::node_id)
+            .load(conn)
+            .await?;
+        if oldest.is_empty() {
+            return Ok(0);
+        }
+        let deleted = diesel::delete(
+            nr::table
+                .filter(stale_before(cutoff))
+                .filter(nr::node_id.eq_any(oldest)),
         );
-        delete_batch(conn, target, cutoff, batch).await
+        Ok(deleted.execute(conn).await?)
     }
 
     /// How many nodes [`delete_stale`](Self::delete_stale) would delete.
     pub async fn count_stale(conn: &mut AsyncPgConnection, cutoff: DateTime<Utc>) -> Result<u64> {
-        count(conn, "node_registrations", STALE, cutoff).await
+        let mut counted: Vec<i64> = node_registrations::table
+            .filter(stale_before(cutoff))
+            .count()
+            .load(conn)
+            .await?;
+        Ok(counted.pop().unwrap_or(0).unsigned_abs())
     }
 }

@@ -7,7 +7,7 @@ use diesel_async::AsyncPgConnection;
 use super::{
     lock,
     partitions::{self, Month, Partition, PartitionedTable},
-    report::{PartitionChange, PartitionedReport, RetentionReport, RowsReport},
+    report::{PartitionChange, PartitionedReport, Removal, RetentionReport, RowsReport},
     RetentionError, RetentionPolicy,
 };
 use crate::{NodeRegistration, Result, WorkflowExecution};
@@ -196,7 +196,11 @@ async fn partitioned_table(
         cutoff,
         created,
         removed,
-        removal: if policy.detach { "detach" } else { "drop" },
+        removal: if policy.detach {
+            Removal::Detach
+        } else {
+            Removal::Drop
+        },
         default_rows_deleted,
         default_rows_left,
     })

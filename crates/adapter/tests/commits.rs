@@ -1,0 +1,69 @@
+//! Offsets are committed on an interval, and for revoked partitions before they go: a rebalance re-delivers nothing already applied.
+
+mod support;
+
+use bridge_events::EventType;
+use serde_json::Value;
+use support::{Rig, PATIENCE, PREFIX};
+
+const GROUP: &str = "database_adapter_consumers";
+
+/// The summed committed offsets of every event topic (2 partitions each).
+fn committed(rig: &Rig) -> i64 {
+    EventType::ALL
+        .iter()
+        .flat_map(|kind| rig.committed(GROUP, &kind.topic(PREFIX), 2))
+        .map(|offset| offset.max(0))
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rebalance_commits_what_was_applied_so_the_next_owner_reads_none_of_it_again() {
+    let rig = Rig::new(2).await;
+    let events: Vec<Value> = (0..50).flat_map(|_| support::workflow_life(2)).collect();
+    rig.produce_all(&events).await;
+    // No interval commit comes within the test.
+    let never = ["--commit-interval-ms", "600000"];
+    let first = rig.adapter("first", &never);
+    rig.wait_for_count("workflow_steps", 100).await;
+    rig.wait_for_count("metadata_stamps", 50).await;
+    let done = support::wait_until(PATIENCE, || async {
+        support::metric_sum(&first, "adapter_events_persisted_total") == events.len() as f64
+    })
+    .await;
+    assert!(done, "{}", first.log_text());
+    assert_eq!(committed(&rig), 0, "nothing committed before the interval");
+
+    // A second member joins: the first's partitions are revoked, and what it
+    // applied is committed as they go.
+    let second = rig.adapter("second", &never);
+    let all_committed = support::wait_until(PATIENCE, || async {
+        committed(&rig) == events.len() as i64
+    })
+    .await;
+    assert!(
+        all_committed,
+        "committed {} of {}\n{}",
+        committed(&rig),
+        events.len(),
+        rig.all_logs()
+    );
+    let settled = support::wait_until(PATIENCE, || async {
+        second
+            .get("/health")
+            .and_then(|(_, body)| serde_json::from_str::<Value>(&body).ok())
+            .and_then(|health| health["partitions"].as_array().map(Vec::len))
+            .is_some_and(|partitions| partitions > 0)
+    })
+    .await;
+    assert!(settled, "the second member got partitions");
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert_eq!(
+        support::metric_sum(&second, "adapter_events_consumed_total"),
+        0.0,
+        "the second member re-read nothing"
+    );
+    assert!(first
+        .log_text()
+        .contains("committed the revoked partitions' applied offsets"));
+}

@@ -1,0 +1,165 @@
+//! Migrations with `run_in_transaction = false` (concurrent index builds) run under the same
+//! lock bounds and retries, and `status` reports an index a failed concurrent build left invalid.
+
+mod support;
+
+use std::{
+    fs,
+    process::Stdio,
+    thread,
+    time::{Duration, Instant},
+};
+
+use bridge_testkit::TestDatabase;
+use support::{bridge_admin, code, count, execute, run, LongTransaction, MigrationDir, Outcome};
+
+const CREATE_TABLE: &str = "CREATE TABLE live_rows (id BIGSERIAL PRIMARY KEY, v INT NOT NULL);";
+
+/// `dir` with a table, then a migration outside a transaction running `up`.
+fn with_concurrent_build(up: &str, down: &str) -> MigrationDir {
+    let dir = MigrationDir::new();
+    dir.add(
+        "2030-01-01-000001_create_live_rows",
+        CREATE_TABLE,
+        "DROP TABLE live_rows;",
+    )
+    .add("2030-01-01-000002_index_v", up, down);
+    fs::write(
+        dir.path().join("2030-01-01-000002_index_v/metadata.toml"),
+        "run_in_transaction = false\n",
+    )
+    .unwrap();
+    dir
+}
+
+fn index_is_valid(db: &TestDatabase, name: &str) -> bool {
+    count(
+        db,
+        &format!(
+            "SELECT count(*) AS n FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+             WHERE c.relname = '{name}' AND i.indisvalid"
+        ),
+    ) == 1
+}
+
+#[test]
+fn a_concurrent_build_behind_a_long_transaction_is_retried_and_ends_valid() {
+    let db = TestDatabase::empty();
+    let dir = with_concurrent_build(
+        "CREATE INDEX CONCURRENTLY live_rows_v_idx ON live_rows (v);",
+        "DROP INDEX CONCURRENTLY live_rows_v_idx;",
+    );
+    let migrations = ["--migration-dir", dir.arg()];
+    run(
+        db.url(),
+        &[&migrations[..], &["up", "--to", "2030-01-01-000001"]].concat(),
+    )
+    .expect(code::OK);
+    // A writer's open transaction: the build must wait for it before it can finish.
+    let writer = LongTransaction::begin(
+        &db,
+        "long-writer-test",
+        "INSERT INTO live_rows (v) VALUES (1)",
+    );
+    let held = Duration::from_secs(6);
+    let started = Instant::now();
+    let child = bridge_admin()
+        .args(["--database-url", db.url(), "--migration-dir", dir.arg()])
+        .args([
+            "--ddl-lock-timeout",
+            "1",
+            "--ddl-retry-wait",
+            "0.5",
+            "--ddl-retry-max-wait",
+            "1",
+        ])
+        .arg("up")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    thread::sleep(held);
+    writer.commit();
+    let out = Outcome::from(child.wait_with_output().unwrap()).expect(code::OK);
+
+    assert!(started.elapsed() >= held);
+    assert!(
+        out.stderr.contains("retrying in"),
+        "the build timed out and was retried: {}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("dropped the invalid index(es) live_rows_v_idx"),
+        "the timed-out build's invalid index was dropped before the retry: {}",
+        out.stderr
+    );
+    assert!(index_is_valid(&db, "live_rows_v_idx"));
+    let status = run(
+        db.url(),
+        &[&migrations[..], &["status", "--check"]].concat(),
+    )
+    .expect(code::OK);
+    assert!(
+        status.stdout.contains("0 invalid indexes"),
+        "{}",
+        status.stdout
+    );
+}
+
+#[test]
+fn status_reports_an_index_a_failed_concurrent_build_left_invalid_until_it_is_dropped() {
+    let db = TestDatabase::empty();
+    let dir = with_concurrent_build(
+        "CREATE UNIQUE INDEX CONCURRENTLY live_rows_v_key ON live_rows (v);",
+        "DROP INDEX CONCURRENTLY live_rows_v_key;",
+    );
+    let migrations = ["--migration-dir", dir.arg()];
+    run(
+        db.url(),
+        &[&migrations[..], &["up", "--to", "2030-01-01-000001"]].concat(),
+    )
+    .expect(code::OK);
+    execute(&db, "INSERT INTO live_rows (v) VALUES (7), (7)");
+    let out = run(db.url(), &[&migrations[..], &["up"]].concat()).expect(code::MIGRATION_FAILED);
+    assert!(
+        out.stderr.contains("could not create unique index"),
+        "{}",
+        out.stderr
+    );
+
+    let status = run(
+        db.url(),
+        &[&migrations[..], &["status", "--check"]].concat(),
+    )
+    .expect(code::CHECK_FAILED);
+    assert!(
+        status
+            .stdout
+            .contains("INVALID index public.live_rows_v_key on live_rows"),
+        "{}",
+        status.stdout
+    );
+    let json = run(
+        db.url(),
+        &[&migrations[..], &["status", "--format", "json"]].concat(),
+    )
+    .expect(code::OK);
+    let document: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(document["invalid_indexes"][0]["name"], "live_rows_v_key");
+    assert_eq!(document["summary"]["invalid_indexes"], 1);
+
+    // The README's recovery: drop it, fix the data, rerun.
+    execute(&db, "DROP INDEX CONCURRENTLY live_rows_v_key");
+    execute(
+        &db,
+        "DELETE FROM live_rows WHERE id = (SELECT max(id) FROM live_rows)",
+    );
+    run(db.url(), &[&migrations[..], &["up"]].concat()).expect(code::OK);
+    assert!(index_is_valid(&db, "live_rows_v_key"));
+    run(
+        db.url(),
+        &[&migrations[..], &["status", "--check"]].concat(),
+    )
+    .expect(code::OK);
+}
