@@ -38,7 +38,7 @@ pub struct Letter {
 impl Letter {
     /// Reads `message`, consumed from a dead-letter topic; the problem when
     /// it is not a dead letter of that topic.
-    pub fn parse(message: Consumed) -> Result<Self, String> {
+    pub(crate) fn parse(message: Consumed) -> Result<Self, String> {
         let text = |name: &str| {
             message
                 .headers

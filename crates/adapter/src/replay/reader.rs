@@ -131,7 +131,7 @@ impl<'a> TopicReader<'a> {
     }
 
     /// The next message of a span, or `None` once every span is read.
-    pub async fn next(&mut self) -> Result<Option<Consumed>, DlqError> {
+    pub(crate) async fn next(&mut self) -> Result<Option<Consumed>, DlqError> {
         loop {
             if self.open.is_empty() {
                 return Ok(None);
