@@ -1,4 +1,4 @@
-//! Node registrations: register and re-register (upsert), heartbeat, list by type and health, list stale, deregister.
+//! Node registrations: register and re-register (upsert), heartbeat, list all, by type and health, and stale, deregister.
 
 use bridge_models::{
     Error, HealthStatus, NewNodeRegistration, NodeHeartbeat, NodeRegistration, Result,
@@ -148,6 +148,37 @@ async fn stale_nodes_are_those_silent_since_before_the_cutoff() -> Result<()> {
     let stale = NodeRegistration::list_stale(conn, later).await?;
     let ids: Vec<_> = stale.iter().map(|n| n.node_id.as_str()).collect();
     assert_eq!(ids, ["silent", "older", "old", "fresh"]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn listing_all_returns_every_node_by_id_with_when_it_went_silent() -> Result<()> {
+    let test_db = TestDatabase::migrated();
+    let db = test_db.db().await?;
+    let conn = &mut db.conn().await?;
+    let beat = NodeHeartbeat {
+        health_status: HealthStatus::Degraded,
+        last_heartbeat: Utc::now().trunc_subsecs(6) - Duration::minutes(5),
+    };
+    for (id, node_type) in [
+        ("registry-1", "registry"),
+        ("orchestrator-1", "orchestrator"),
+    ] {
+        register(conn, id, node_type).await?;
+    }
+    NodeRegistration::heartbeat(conn, "registry-1", &beat).await?;
+
+    let nodes = NodeRegistration::list_all(conn).await?;
+
+    let ids: Vec<_> = nodes.iter().map(|n| n.node_id.as_str()).collect();
+    assert_eq!(ids, ["orchestrator-1", "registry-1"]);
+    assert_eq!(
+        nodes[0].silent_since(),
+        nodes[0].registered_at,
+        "no heartbeat yet"
+    );
+    assert_eq!(nodes[1].silent_since(), beat.last_heartbeat);
+    assert_eq!(nodes[1].health_status, HealthStatus::Degraded);
     Ok(())
 }
 

@@ -1,4 +1,4 @@
-//! Metadata stamps: append (idempotent), find by file hash, list by workflow and by namespace (paged), survival of a deleted workflow.
+//! Metadata stamps: append (idempotent), find by file hash, list by workflow (in one namespace or all) and by namespace (paged), survival of a deleted workflow.
 
 use std::collections::HashSet;
 
@@ -88,6 +88,27 @@ async fn listing_for_a_workflow_returns_only_its_stamps_in_its_namespace() -> Re
     MetadataStamp::append(conn, &new_stamp("tenant-b", Some(workflow.id), "h4")).await?;
 
     let listed = MetadataStamp::list_for_workflow(conn, "tenant-a", workflow.id).await?;
+
+    assert_eq!(listed, vec![first, second]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn listing_all_of_a_workflow_returns_its_stamps_of_every_namespace_oldest_first() -> Result<()>
+{
+    let test_db = TestDatabase::migrated();
+    let db = test_db.db().await?;
+    let conn = &mut db.conn().await?;
+    let workflow = workflow(conn, "tenant-a").await?;
+    let other = self::workflow(conn, "tenant-a").await?;
+    let first =
+        MetadataStamp::append(conn, &new_stamp("tenant-a", Some(workflow.id), "h1")).await?;
+    MetadataStamp::append(conn, &new_stamp("tenant-a", Some(other.id), "h2")).await?;
+    MetadataStamp::append(conn, &new_stamp("tenant-a", None, "h3")).await?;
+    let second =
+        MetadataStamp::append(conn, &new_stamp("tenant-b", Some(workflow.id), "h4")).await?;
+
+    let listed = MetadataStamp::list_all_for_workflow(conn, workflow.id).await?;
 
     assert_eq!(listed, vec![first, second]);
     Ok(())

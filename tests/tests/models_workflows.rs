@@ -1,4 +1,4 @@
-//! Workflow executions: create, find, state changes with their transitions, update, delete, paged lists.
+//! Workflow executions: create, find (by id, correlation id, or either), state changes with their transitions, update, delete, paged lists.
 
 use std::{
     collections::HashSet,
@@ -45,6 +45,40 @@ async fn creating_a_workflow_round_trips_every_field() -> Result<()> {
         WorkflowExecution::find_by_correlation_id(conn, new.correlation_id).await?,
         created
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn finding_by_id_or_correlation_id_takes_either_and_prefers_the_id() -> Result<()> {
+    let test_db = TestDatabase::migrated();
+    let db = test_db.db().await?;
+    let conn = &mut db.conn().await?;
+    let key = Uuid::now_v7();
+    // Stored first (so a scan meets it first): the workflow whose correlation id is `key`...
+    let mut clash = new_workflow("tenant-a");
+    clash.correlation_id = key;
+    let second = WorkflowExecution::create(conn, &clash).await?;
+    // ...then the one whose id is `key`.
+    let mut new = new_workflow("tenant-a");
+    new.id = Some(key);
+    let first = WorkflowExecution::create(conn, &new).await?;
+
+    let by_id = WorkflowExecution::find_by_id_or_correlation_id(conn, second.id).await?;
+    let by_correlation =
+        WorkflowExecution::find_by_id_or_correlation_id(conn, first.correlation_id).await?;
+    let ambiguous = WorkflowExecution::find_by_id_or_correlation_id(conn, first.id).await?;
+    let unknown = Uuid::new_v4();
+    let missing = WorkflowExecution::find_by_id_or_correlation_id(conn, unknown).await;
+
+    assert_eq!(by_id, second);
+    assert_eq!(by_correlation, first);
+    assert_eq!(ambiguous, first, "an id wins over a correlation id");
+    match missing {
+        Err(Error::NotFound { key, .. }) => {
+            assert_eq!(key, format!("id or correlation id {unknown}"))
+        }
+        other => panic!("{other:?}"),
+    }
     Ok(())
 }
 

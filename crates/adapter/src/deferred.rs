@@ -305,6 +305,16 @@ impl DeferredEvent {
             .map(|mut counts: Vec<i64>| counts.pop().unwrap_or(0))
     }
 
+    /// When the longest-waiting parked event was first seen; `None` when none is parked.
+    pub async fn oldest_first_seen(conn: &mut AsyncPgConnection) -> Result<Option<DateTime<Utc>>> {
+        d::table
+            .select(diesel::dsl::min(d::first_seen))
+            .load(conn)
+            .await
+            .map_err(Error::from)
+            .map(|mut oldest: Vec<Option<DateTime<Utc>>>| oldest.pop().flatten())
+    }
+
     /// This event's row, by its key.
     fn key_filter(&self) -> ByKey {
         d::table

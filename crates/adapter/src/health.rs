@@ -251,6 +251,7 @@ fn pool_report(db: &Db) -> PoolReport {
     let in_use = state.connections.saturating_sub(state.idle_connections);
     metrics::gauge!(crate::metrics::POOL_SIZE).set(state.connections);
     metrics::gauge!(crate::metrics::POOL_IN_USE).set(in_use);
+    metrics::gauge!(crate::metrics::POOL_MAX).set(db.config().max_connections);
     PoolReport {
         connections: state.connections,
         idle: state.idle_connections,

@@ -82,6 +82,9 @@ metrics! {
     /// Events parked now.
     DEFERRED_WAITING = "adapter_deferred_events_waiting", Gauge, [],
         "Events parked now.";
+    /// Seconds the longest-parked event has waited (0 when none is parked).
+    DEFERRED_OLDEST_AGE = "adapter_deferred_events_oldest_age_seconds", Gauge, [],
+        "Seconds the longest-parked event has waited; 0 when none is parked.";
     /// Events per applied batch.
     BATCH_SIZE = "adapter_batch_size", Histogram, [],
         "Events per applied batch.";
@@ -100,6 +103,9 @@ metrics! {
     /// Connections checked out of the pool.
     POOL_IN_USE = "adapter_db_pool_connections_in_use", Gauge, [],
         "Connections checked out of the database pool.";
+    /// Most connections the pool may hold (`--pool-size`).
+    POOL_MAX = "adapter_db_pool_connections_max", Gauge, [],
+        "Most connections the database pool may hold (--pool-size).";
     /// 1 while the circuit breaker is open (database unavailable), else 0.
     CIRCUIT_OPEN = "adapter_circuit_breaker_open", Gauge, [],
         "1 while the circuit breaker is open (database unavailable), else 0.";

@@ -137,6 +137,12 @@ pub async fn sweep_once(
         metrics::gauge!(m::DEFERRED_WAITING).set(waiting as f64);
         report.parked = Some(waiting);
     }
+    if let Ok(oldest) = DeferredEvent::oldest_first_seen(&mut conn).await {
+        let age = oldest.map_or(0.0, |first_seen| {
+            (Utc::now() - first_seen).num_milliseconds().max(0) as f64 / 1000.0
+        });
+        metrics::gauge!(m::DEFERRED_OLDEST_AGE).set(age);
+    }
     Ok(report)
 }
 

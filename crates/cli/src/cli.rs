@@ -4,6 +4,7 @@ use std::{path::PathBuf, time::Duration};
 
 use bridge_migrate::{LockRetry, Mode, Options};
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+use uuid::Uuid;
 
 const AFTER_HELP: &str = "\
 Connection: --database-url, else DATABASE_URL (environment or .env), else the PG* variables
@@ -25,6 +26,7 @@ Exit codes:
   10  TLS failed (server without TLS under sslmode=require, untrusted certificate, wrong host)
   11  a migration's table locks not acquired: --ddl-lock-timeout fired on each of --ddl-attempts
       (rolled back; the error names the blocking sessions)
+  12  not found (inspect: no workflow has that id or correlation id)
 
 Example:
   DATABASE_URL=postgres://app@db/omninode_bridge bridge-admin --wait 30 setup";
@@ -40,7 +42,8 @@ Examples:
   bridge-admin retention --transitions-days 30 --format json
   */5 * * * *  bridge-admin -q retention   (crontab line; a run still going holds the lock)";
 
-/// Applies, reverts and inspects the bridge database migrations, and runs retention.
+/// Applies, reverts and inspects the bridge database migrations, runs retention, and shows
+/// workflows and nodes.
 #[derive(Debug, Parser)]
 #[command(name = "bridge-admin", version, after_help = AFTER_HELP)]
 pub struct Cli {
@@ -122,6 +125,70 @@ pub enum Command {
     /// Create audit partitions ahead, drop old ones, delete finished workflows and silent nodes
     #[command(after_help = RETENTION_HELP)]
     Retention(RetentionArgs),
+    /// Show one stored object with everything recorded about it
+    Inspect(InspectArgs),
+    /// List registered nodes with their health and heartbeat age
+    #[command(after_help = NODES_HELP)]
+    Nodes(NodesArgs),
+}
+
+const INSPECT_WORKFLOW_HELP: &str = "\
+ID is the workflow's id or its correlation id (a UUID); the id is tried first. Steps are listed in
+step_order, transitions and stamps oldest first; stamps of every namespace are shown. Exit code 12
+when no workflow has that id or correlation id, 2 when ID is not a UUID.
+
+Examples:
+  bridge-admin inspect workflow 0199a3c2-5f1e-7b4a-9c3d-2e8f6a1b0c9d
+  bridge-admin inspect workflow 0199a3c2-5f1e-7b4a-9c3d-2e8f6a1b0c9d --format json";
+
+const NODES_HELP: &str = "\
+A node is stale when its last heartbeat (or, before its first, its registration) is older than
+--stale-after; stale nodes are marked, whatever health they last reported.
+
+Examples:
+  bridge-admin nodes
+  bridge-admin nodes --stale-after 300 --format json";
+
+/// Arguments of `inspect`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Example:\n  bridge-admin inspect workflow 0199a3c2-5f1e-7b4a-9c3d-2e8f6a1b0c9d"
+)]
+pub struct InspectArgs {
+    /// What to show.
+    #[command(subcommand)]
+    pub target: InspectTarget,
+}
+
+/// What `inspect` shows.
+#[derive(Debug, Subcommand)]
+pub enum InspectTarget {
+    /// A workflow: its row, its steps in order, its transitions and its stamps
+    #[command(after_help = INSPECT_WORKFLOW_HELP)]
+    Workflow(InspectWorkflowArgs),
+}
+
+/// Arguments of `inspect workflow`.
+#[derive(Debug, Args)]
+pub struct InspectWorkflowArgs {
+    /// The workflow's id or correlation id
+    #[arg(value_name = "ID")]
+    pub id: Uuid,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// Arguments of `nodes`.
+#[derive(Debug, Args)]
+pub struct NodesArgs {
+    /// Mark a node stale when it has been silent for more than SECONDS
+    #[arg(long, value_name = "SECONDS", default_value_t = 60,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub stale_after: u32,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 /// Arguments of `up`.
@@ -248,7 +315,7 @@ fn seconds(text: &str) -> Result<Duration, String> {
     }
 }
 
-/// How `status` and `retention` print.
+/// How `status`, `retention`, `inspect` and `nodes` print.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     /// Lines for people

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use bridge_migrate::MigrateError;
 use bridge_models::{retention::RetentionError, Error as DataError};
 
-/// Why a command failed: the migration engine's error or retention's.
+/// Why a command failed: the migration engine's error, retention's, or a query's.
 #[derive(Debug, thiserror::Error)]
 pub enum Failure {
     /// From `setup`, `up`, `down`, `redo` or `status`.
@@ -14,6 +14,9 @@ pub enum Failure {
     /// From `retention`.
     #[error(transparent)]
     Retention(#[from] RetentionError),
+    /// From `inspect` or `nodes`.
+    #[error(transparent)]
+    Data(#[from] DataError),
 }
 
 /// How `bridge-admin` ends; the numbers are documented in `--help` and the README.
@@ -43,6 +46,8 @@ pub enum Exit {
     Tls = 10,
     /// A migration's statements never got their table locks within `--ddl-lock-timeout`.
     DdlLockTimeout = 11,
+    /// What `inspect` was asked for does not exist.
+    NotFound = 12,
 }
 
 impl Exit {
@@ -51,13 +56,21 @@ impl Exit {
         match failure {
             Failure::Migrate(err) => Self::for_error(err),
             Failure::Retention(RetentionError::LockTimeout { .. }) => Self::LockTimeout,
-            Failure::Retention(RetentionError::Data(err)) => match err {
-                DataError::Unreachable { .. } | DataError::ConnectionLost(_) => Self::Unreachable,
-                DataError::Authentication { .. } => Self::Authentication,
-                DataError::ServerBusy { .. } => Self::ServerBusy,
-                DataError::Config(_) | DataError::InvalidValue { .. } => Self::Usage,
-                _ => Self::Failure,
-            },
+            Failure::Retention(RetentionError::Data(err)) | Failure::Data(err) => {
+                Self::for_data(err)
+            }
+        }
+    }
+
+    /// The exit code for the data layer's `err`.
+    pub fn for_data(err: &DataError) -> Self {
+        match err {
+            DataError::Unreachable { .. } | DataError::ConnectionLost(_) => Self::Unreachable,
+            DataError::Authentication { .. } => Self::Authentication,
+            DataError::ServerBusy { .. } => Self::ServerBusy,
+            DataError::Config(_) | DataError::InvalidValue { .. } => Self::Usage,
+            DataError::NotFound { .. } => Self::NotFound,
+            _ => Self::Failure,
         }
     }
 

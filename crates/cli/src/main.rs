@@ -1,8 +1,8 @@
 //! bridge-admin: apply, revert and inspect the bridge database migrations,
-//! and run retention.
+//! run retention, and show workflows and nodes.
 //!
 //! Parsing and printing only: every action is a call into `bridge_migrate`
-//! or `bridge_models::retention`, and errors become exit codes in [`exit`].
+//! or `bridge_models`, and errors become exit codes in [`exit`].
 
 mod cli;
 mod commands;
@@ -61,8 +61,11 @@ fn report(failure: &Failure) {
         Failure::Retention(RetentionError::LockTimeout { .. }) => {
             "another retention run is under way; this one has nothing to add, or raise --lock-timeout"
         }
-        Failure::Retention(RetentionError::Data(bridge_models::Error::Unreachable { .. })) => {
-            unreachable
+        Failure::Retention(RetentionError::Data(bridge_models::Error::Unreachable { .. }))
+        | Failure::Data(bridge_models::Error::Unreachable { .. }) => unreachable,
+        Failure::Data(bridge_models::Error::NotFound { .. }) => {
+            "inspect workflow takes a workflow's id or its correlation id; check the database URL \
+             names the database the workflow was written to"
         }
         Failure::Migrate(MigrateError::ConnectionLost { .. }) => {
             "the server restarted or ended the session; once it is back, rerun the same command"

@@ -9,13 +9,24 @@ use std::{env, fs, path::PathBuf};
 
 use support::{bridge_admin, code, run_command};
 
-const COMMANDS: [&str; 7] = ["", "setup", "up", "down", "redo", "status", "retention"];
+const COMMANDS: [&str; 10] = [
+    "",
+    "setup",
+    "up",
+    "down",
+    "redo",
+    "status",
+    "retention",
+    "inspect",
+    "inspect workflow",
+    "nodes",
+];
 
 fn snapshot_path(command: &str) -> PathBuf {
     let name = if command.is_empty() {
-        "bridge-admin"
+        "bridge-admin".to_owned()
     } else {
-        command
+        command.replace(' ', "-")
     };
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/snapshots/{name}.help.txt"))
 }
@@ -55,7 +66,7 @@ fn every_command_shows_an_example() {
 #[test]
 fn top_level_help_documents_every_exit_code() {
     let help = help("");
-    for code in 0..=11 {
+    for code in 0..=12 {
         assert!(
             help.contains(&format!("\n  {code}  ")),
             "exit code {code} undocumented"
@@ -72,4 +83,6 @@ fn a_missing_subcommand_is_a_usage_error() {
     run_command(bridge_admin().args(["status", "--format", "yaml"])).expect(code::USAGE);
     run_command(bridge_admin().args(["retention", "--transitions-days", "0"])).expect(code::USAGE);
     run_command(bridge_admin().args(["retention", "--batch-size", "0"])).expect(code::USAGE);
+    run_command(bridge_admin().args(["inspect", "node", "x"])).expect(code::USAGE);
+    run_command(bridge_admin().args(["nodes", "--stale-after", "0"])).expect(code::USAGE);
 }

@@ -152,6 +152,21 @@ impl MetadataStamp {
         })
     }
 
+    /// Stamps of workflow `workflow_id` in every namespace, oldest first.
+    pub async fn list_all_for_workflow(
+        conn: &mut AsyncPgConnection,
+        workflow_id: Uuid,
+    ) -> Result<Vec<Self>> {
+        on_conn!(conn, {
+            Ok(metadata_stamps::table
+                .filter(metadata_stamps::workflow_id.eq(workflow_id))
+                .order((metadata_stamps::created_at, metadata_stamps::id))
+                .select(Self::as_select())
+                .load(conn)
+                .await?)
+        })
+    }
+
     /// Stamps of `namespace`, newest first, keyset-paged.
     pub async fn list_by_namespace(
         conn: &mut AsyncPgConnection,

@@ -204,6 +204,23 @@ impl NodeRegistration {
         })
     }
 
+    /// Every registered node, by `node_id`.
+    pub async fn list_all(conn: &mut AsyncPgConnection) -> Result<Vec<Self>> {
+        on_conn!(conn, {
+            Ok(node_registrations::table
+                .order(node_registrations::node_id)
+                .select(Self::as_select())
+                .load(conn)
+                .await?)
+        })
+    }
+
+    /// Since when the node has been silent: its last heartbeat, or before
+    /// any, its registration (the time [`Self::list_stale`] compares).
+    pub fn silent_since(&self) -> DateTime<Utc> {
+        self.last_heartbeat.unwrap_or(self.registered_at)
+    }
+
     /// Nodes silent since before `cutoff`, longest silent first: their last
     /// heartbeat is older, or they never sent one and registered before it.
     pub async fn list_stale(

@@ -377,6 +377,29 @@ impl WorkflowExecution {
         })
     }
 
+    /// The workflow whose id, or else whose correlation id, is `key`, in one
+    /// query: for callers given either, such as an operator's command line.
+    pub async fn find_by_id_or_correlation_id(
+        conn: &mut AsyncPgConnection,
+        key: Uuid,
+    ) -> Result<Self> {
+        use workflow_executions as we;
+        on_conn!(conn, {
+            we::table
+                .filter(we::id.eq(key).or(we::correlation_id.eq(key)))
+                // Should one workflow's id be another's correlation id, the id wins.
+                .order(we::id.eq(key).desc())
+                .limit(1)
+                .select(Self::as_select())
+                .load(conn)
+                .await?
+                .pop()
+                .ok_or_else(|| {
+                    Error::not_found(Self::ENTITY, format!("id or correlation id {key}"))
+                })
+        })
+    }
+
     /// The `(correlation_id, id)` of every stored workflow among `correlation_ids`,
     /// in one query; correlation ids with no workflow are left out.
     ///

@@ -333,6 +333,11 @@ impl Adapter {
         }
     }
 
+    /// The loopback port of its HTTP server (`/health`, `/metrics`).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// Whether the process still runs.
     pub fn running(&mut self) -> bool {
         self.child.try_wait().expect("waiting").is_none()
@@ -369,7 +374,8 @@ impl Drop for Adapter {
     }
 }
 
-fn free_port() -> u16 {
+/// A port of 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .expect("a free port")

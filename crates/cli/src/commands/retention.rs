@@ -1,18 +1,16 @@
 //! `retention`: one retention pass (`bridge_models::retention::run`), reported as text or JSON.
 
-use std::time::Duration;
-
 use bridge_connect::redact_url;
 use bridge_migrate::Options;
-use bridge_models::{
-    retention::{self, PartitionChange, RetentionError, RetentionPolicy, RetentionReport},
-    Error,
+use bridge_models::retention::{
+    self, PartitionChange, RetentionError, RetentionPolicy, RetentionReport,
 };
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::{
     cli::{Format, RetentionArgs},
+    connection,
     exit::Exit,
     output::{DIM, GOOD, WARN},
 };
@@ -39,7 +37,7 @@ pub async fn run(options: &Options, args: RetentionArgs) -> Result<Exit, Retenti
         lock_timeout: options.lock_timeout,
         ..RetentionPolicy::default()
     };
-    let mut conn = connect(options).await?;
+    let mut conn = connection::connect(options).await?;
     let report = retention::run(&mut conn, &policy).await?;
     let database = redact_url(&options.database_url);
     match args.format {
@@ -54,46 +52,6 @@ pub async fn run(options: &Options, args: RetentionArgs) -> Result<Exit, Retenti
         Format::Text => print_text(&report, &database),
     }
     Ok(Exit::Success)
-}
-
-/// Opens the connection the run holds its lock on, retrying an unreachable
-/// server while `--wait` lasts.
-async fn connect(options: &Options) -> Result<diesel_async::AsyncPgConnection, Error> {
-    let mut url = bridge_connect::validate_url(&options.database_url)?;
-    if !url.query_pairs().any(|(key, _)| key == "application_name") {
-        url.query_pairs_mut()
-            .append_pair("application_name", &options.application_name);
-    }
-    let deadline = options.wait.map(|wait| tokio::time::Instant::now() + wait);
-    loop {
-        match bridge_connect::establish(url.as_str(), options.connect_timeout).await {
-            Ok(conn) => return Ok(conn),
-            Err(err @ bridge_connect::ConnectError::Unreachable { .. })
-                if deadline.is_some_and(|deadline| tokio::time::Instant::now() < deadline) =>
-            {
-                tracing::info!("{err}; retrying until the server answers");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-            Err(err) => return Err(Error::from(err).with_url_of(options)),
-        }
-    }
-}
-
-/// Errors name the URL as given, not with our `application_name`.
-trait WithUrl {
-    fn with_url_of(self, options: &Options) -> Self;
-}
-
-impl WithUrl for Error {
-    fn with_url_of(self, options: &Options) -> Self {
-        match self {
-            Error::Unreachable { reason, .. } => Error::Unreachable {
-                url: redact_url(&options.database_url),
-                reason,
-            },
-            other => other,
-        }
-    }
 }
 
 fn day(at: DateTime<Utc>) -> String {

@@ -35,6 +35,8 @@ pub mod code {
     pub const TLS: i32 = 10;
     /// A migration's table locks not acquired within `--ddl-lock-timeout`, on every attempt.
     pub const DDL_LOCK_TIMEOUT: i32 = 11;
+    /// What `inspect` was asked for does not exist.
+    pub const NOT_FOUND: i32 = 12;
 }
 
 /// The migrations the binary embeds.
