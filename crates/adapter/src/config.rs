@@ -11,12 +11,18 @@ use clap::Parser;
 /// librdkafka property passes through with `-X name=value`, or as
 /// `BRIDGE_ADAPTER_KAFKA_<NAME>` with dots written as underscores
 /// (`BRIDGE_ADAPTER_KAFKA_SECURITY_PROTOCOL=SASL_SSL`). The database is
-/// `DATABASE_URL`, else the libpq `PG*` variables.
+/// `DATABASE_URL`, else the libpq `PG*` variables. Without a subcommand it
+/// runs the adapter; `dlq` lists and replays dead letters.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "bridge-adapter", version, args_override_self = true)]
 pub struct Config {
     /// Kafka bootstrap servers, comma-separated.
-    #[arg(long, env = "BRIDGE_ADAPTER_BROKERS", default_value = "localhost:9092")]
+    #[arg(
+        long,
+        env = "BRIDGE_ADAPTER_BROKERS",
+        default_value = "localhost:9092",
+        global = true
+    )]
     pub brokers: String,
     /// Consumer group; adapters in one group share the partitions.
     #[arg(
@@ -26,7 +32,7 @@ pub struct Config {
     )]
     pub group_id: String,
     /// Topic prefix: topics are `{prefix}.{event}.v1`.
-    #[arg(long, env = "BRIDGE_ADAPTER_TOPIC_PREFIX", default_value = DEFAULT_TOPIC_PREFIX)]
+    #[arg(long, env = "BRIDGE_ADAPTER_TOPIC_PREFIX", default_value = DEFAULT_TOPIC_PREFIX, global = true)]
     pub topic_prefix: String,
     /// Most events applied in one batch (one transaction).
     #[arg(long, env = "BRIDGE_ADAPTER_BATCH_SIZE", default_value_t = 500)]
@@ -81,9 +87,12 @@ pub struct Config {
     /// Print the topics the adapter reads and the dead-letter topics it writes, one a line, and exit.
     #[arg(long)]
     pub print_topics: bool,
-    /// A librdkafka property for the consumer and the dead-letter producer, `name=value`; repeatable.
-    #[arg(short = 'X', long = "kafka", value_name = "NAME=VALUE", value_parser = parse_property)]
+    /// A librdkafka property for the consumer and the dead-letter producer (and the `dlq` commands' clients), `name=value`; repeatable.
+    #[arg(short = 'X', long = "kafka", value_name = "NAME=VALUE", value_parser = parse_property, global = true)]
     pub kafka: Vec<(String, String)>,
+    /// What to do instead of running the adapter, if anything.
+    #[command(subcommand)]
+    pub command: Option<crate::replay::cli::Command>,
 }
 
 /// Splits `name=value`.

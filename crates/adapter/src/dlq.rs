@@ -15,6 +15,27 @@ use rdkafka::error::KafkaError;
 
 use crate::{error::AdapterError, message::Consumed};
 
+/// The names of the headers a dead letter carries beside the original ones.
+pub mod header {
+    /// Short stable reason, e.g. `invalid_payload`.
+    pub const REASON: &str = "dlq.reason";
+    /// The full error.
+    pub const ERROR: &str = "dlq.error";
+    /// The topic the message was consumed from.
+    pub const TOPIC: &str = "dlq.topic";
+    /// The partition it was consumed from.
+    pub const PARTITION: &str = "dlq.partition";
+    /// Its offset in that partition.
+    pub const OFFSET: &str = "dlq.offset";
+    /// The event type, when the message decoded that far; empty otherwise.
+    pub const EVENT_TYPE: &str = "dlq.event_type";
+    /// Set by `bridge-adapter dlq replay` on a re-published message: the
+    /// dead letter it came from, `<dlq topic>/<partition>/<offset>`.
+    pub const REPLAYED_FROM: &str = "dlq.replayed_from";
+    /// Every header the adapter adds when it dead-letters a message.
+    pub const ADDED: [&str; 6] = [REASON, ERROR, TOPIC, PARTITION, OFFSET, EVENT_TYPE];
+}
+
 /// How long one dead-letter delivery may take before it counts as failed.
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -85,12 +106,12 @@ impl DeadLetters {
         let partition = message.partition.to_string();
         let offset = message.offset.to_string();
         for (key, value) in [
-            ("dlq.reason", letter.reason),
-            ("dlq.error", letter.error.as_str()),
-            ("dlq.topic", message.topic.as_str()),
-            ("dlq.partition", &partition),
-            ("dlq.offset", &offset),
-            ("dlq.event_type", letter.event_type.unwrap_or("")),
+            (header::REASON, letter.reason),
+            (header::ERROR, letter.error.as_str()),
+            (header::TOPIC, message.topic.as_str()),
+            (header::PARTITION, &partition),
+            (header::OFFSET, &offset),
+            (header::EVENT_TYPE, letter.event_type.unwrap_or("")),
         ] {
             headers = headers.insert(Header {
                 key,

@@ -16,6 +16,7 @@ pub mod metrics;
 mod offsets;
 mod outcome;
 mod plan;
+pub mod replay;
 mod sweep;
 mod tasks;
 

@@ -8,14 +8,25 @@ use clap::Parser;
 #[tokio::main]
 async fn main() -> ExitCode {
     let _ = dotenvy::dotenv();
+    let mut config = Config::parse();
+    // The `dlq` commands report broker failures in their own error; librdkafka's
+    // retry chatter would bury it.
+    let quiet = config.command.is_some();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,librdkafka=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                match quiet {
+                    true => "warn,librdkafka=off,rdkafka=off",
+                    false => "info,librdkafka=warn",
+                }
+                .into()
+            }),
         )
         .with_writer(std::io::stderr)
         .init();
-    let config = Config::parse();
+    if let Some(bridge_adapter::replay::cli::Command::Dlq(command)) = config.command.take() {
+        return bridge_adapter::replay::cli::run(&config, command).await;
+    }
     if config.print_topics {
         for topic in config.topics() {
             println!("{topic}");
