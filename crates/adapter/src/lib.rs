@@ -17,6 +17,7 @@ mod offsets;
 mod outcome;
 mod plan;
 pub mod replay;
+mod secrets;
 mod sweep;
 mod tasks;
 

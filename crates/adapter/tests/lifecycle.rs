@@ -9,7 +9,9 @@ use support::{Rig, PREFIX};
 #[tokio::test(flavor = "multi_thread")]
 async fn health_reports_every_component_and_metrics_count_by_type() {
     let rig = Rig::new(1).await;
-    let adapter = rig.adapter("adapter", &[]);
+    // A Kafka secret the broker never asks for (PLAINTEXT): it must appear nowhere.
+    const SECRET: &str = "kafka-s3cret-value";
+    let adapter = rig.adapter("adapter", &["-X", &format!("sasl.password={SECRET}")]);
     let events = support::workflow_life(2);
     rig.produce_all(&events).await;
     rig.wait_for_count("metadata_stamps", 1).await;
@@ -66,6 +68,12 @@ async fn health_reports_every_component_and_metrics_count_by_type() {
         assert!(text.contains(name), "/metrics lacks {name}:\n{text}");
     }
     support::assert_emitted_as_catalogued(&adapter);
+    let (_, health) = adapter.get("/health").unwrap();
+    assert!(!health.contains(SECRET) && !text.contains(SECRET));
+    assert!(
+        !rig.all_logs().contains(SECRET),
+        "a Kafka secret in the logs"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -122,43 +122,11 @@ pub fn decode(
         event_type: kind,
         reason,
     };
-    let Envelope {
-        envelope_version,
-        event_id,
-        event_type,
-        event_version,
-        event_timestamp,
-        source_node_id,
-        source_service,
-        source_version,
-        source_instance,
-        correlation_id,
-        causation_id,
-        environment,
-        region,
-        partition_key,
-        payload,
-        metadata,
-    } = envelope;
-    let payload = Payload::from_json(kind, payload).map_err(refused)?;
-    payload.check(correlation_id.is_some()).map_err(refused)?;
-    Ok(Event {
-        envelope_version,
-        event_id,
-        event_type,
-        event_version,
-        event_timestamp,
-        source_node_id,
-        source_service,
-        source_version,
-        source_instance,
-        correlation_id,
-        causation_id,
-        environment,
-        region,
-        partition_key,
-        payload,
-        metadata,
+    let has_correlation = envelope.correlation_id.is_some();
+    envelope.try_map_payload(|payload| {
+        let payload = Payload::from_json(kind, payload).map_err(refused)?;
+        payload.check(has_correlation).map_err(refused)?;
+        Ok(payload)
     })
 }
 

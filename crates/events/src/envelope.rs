@@ -52,6 +52,33 @@ pub struct Envelope<P = Value> {
     pub metadata: Value,
 }
 
+impl<P> Envelope<P> {
+    /// The same envelope with the payload `f` makes of this one's.
+    pub fn try_map_payload<Q, E>(
+        self,
+        f: impl FnOnce(P) -> Result<Q, E>,
+    ) -> Result<Envelope<Q>, E> {
+        Ok(Envelope {
+            payload: f(self.payload)?,
+            envelope_version: self.envelope_version,
+            event_id: self.event_id,
+            event_type: self.event_type,
+            event_version: self.event_version,
+            event_timestamp: self.event_timestamp,
+            source_node_id: self.source_node_id,
+            source_service: self.source_service,
+            source_version: self.source_version,
+            source_instance: self.source_instance,
+            correlation_id: self.correlation_id,
+            causation_id: self.causation_id,
+            environment: self.environment,
+            region: self.region,
+            partition_key: self.partition_key,
+            metadata: self.metadata,
+        })
+    }
+}
+
 /// A decoded event: an envelope whose payload matched its event type's schema.
 pub type Event = Envelope<Payload>;
 
