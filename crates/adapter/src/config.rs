@@ -162,6 +162,37 @@ impl Config {
     }
 }
 
+/// Every setting, with the database password and Kafka secrets (`sasl.password`, ...) taken out.
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("brokers", &self.brokers)
+            .field("group_id", &self.group_id)
+            .field("group_instance_id", &self.group_instance_id)
+            .field("topic_prefix", &self.topic_prefix)
+            .field("batch_size", &self.batch_size)
+            .field("linger_ms", &self.linger_ms)
+            .field("commit_interval_ms", &self.commit_interval_ms)
+            .field(
+                "database_url",
+                &self.database_url.as_deref().map(bridge_connect::redact_url),
+            )
+            .field("pool_size", &self.pool_size)
+            .field("db_timeout_ms", &self.db_timeout_ms)
+            .field("http_addr", &self.http_addr)
+            .field("deferred_max_wait_secs", &self.deferred_max_wait_secs)
+            .field("hold_ms", &self.hold_ms)
+            .field("hold_max_events", &self.hold_max_events)
+            .field("deferred_retry_ms", &self.deferred_retry_ms)
+            .field("retry_initial_ms", &self.retry_initial_ms)
+            .field("retry_max_ms", &self.retry_max_ms)
+            .field("print_topics", &self.print_topics)
+            .field("kafka", &crate::secrets::redacted(&self.kafka_properties()))
+            .field("command", &self.command)
+            .finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,36 +232,5 @@ mod tests {
         assert!(properties.contains(&("sasl.mechanism".into(), "SCRAM-SHA-512".into())));
         assert_eq!(config.group_id, "database_adapter_consumers");
         assert_eq!(config.http_addr.port(), 8062);
-    }
-}
-
-/// Every setting, with the database password and Kafka secrets (`sasl.password`, ...) taken out.
-impl std::fmt::Debug for Config {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Config")
-            .field("brokers", &self.brokers)
-            .field("group_id", &self.group_id)
-            .field("group_instance_id", &self.group_instance_id)
-            .field("topic_prefix", &self.topic_prefix)
-            .field("batch_size", &self.batch_size)
-            .field("linger_ms", &self.linger_ms)
-            .field("commit_interval_ms", &self.commit_interval_ms)
-            .field(
-                "database_url",
-                &self.database_url.as_deref().map(bridge_connect::redact_url),
-            )
-            .field("pool_size", &self.pool_size)
-            .field("db_timeout_ms", &self.db_timeout_ms)
-            .field("http_addr", &self.http_addr)
-            .field("deferred_max_wait_secs", &self.deferred_max_wait_secs)
-            .field("hold_ms", &self.hold_ms)
-            .field("hold_max_events", &self.hold_max_events)
-            .field("deferred_retry_ms", &self.deferred_retry_ms)
-            .field("retry_initial_ms", &self.retry_initial_ms)
-            .field("retry_max_ms", &self.retry_max_ms)
-            .field("print_topics", &self.print_topics)
-            .field("kafka", &crate::secrets::redacted(&self.kafka_properties()))
-            .field("command", &self.command)
-            .finish()
     }
 }
