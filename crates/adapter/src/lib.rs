@@ -154,7 +154,12 @@ fn consumer_config(config: &Config, properties: &[(String, String)]) -> ClientCo
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
-        .set("statistics.interval.ms", "1000");
+        .set("statistics.interval.ms", "1000")
+        // Incremental rebalances (KIP-429): a member joining or leaving
+        // moves only the partitions that change owner; the others keep
+        // being consumed. `-X partition.assignment.strategy=range` restores
+        // eager rebalancing.
+        .set("partition.assignment.strategy", "cooperative-sticky");
     if let Some(instance) = &config.group_instance_id {
         client.set("group.instance.id", instance);
     }
@@ -221,6 +226,23 @@ mod tests {
         assert_eq!(
             fetch_max_bytes(&["-X", "message.max.bytes=4000000"]),
             "4000000"
+        );
+    }
+
+    #[test]
+    fn rebalances_are_cooperative_unless_the_operator_says_otherwise() {
+        let strategy = |args: &[&str]| {
+            let config =
+                Config::parse_from(std::iter::once("bridge-adapter").chain(args.iter().copied()));
+            let client = consumer_config(&config, &config.kafka_properties());
+            client
+                .get("partition.assignment.strategy")
+                .map(str::to_owned)
+        };
+        assert_eq!(strategy(&[]).as_deref(), Some("cooperative-sticky"));
+        assert_eq!(
+            strategy(&["-X", "partition.assignment.strategy=range"]).as_deref(),
+            Some("range")
         );
     }
 
