@@ -40,6 +40,7 @@ pub struct PartitionLag {
 pub struct Health {
     circuit_open: AtomicBool,
     broker_up: AtomicBool,
+    cluster: Mutex<ClusterReport>,
     partitions: Mutex<BTreeMap<(String, i32), PartitionLag>>,
     last_db_error: Mutex<Option<String>>,
     failure: Mutex<Option<String>>,
@@ -69,6 +70,23 @@ impl Health {
             .values()
             .any(|broker| broker.nodeid >= 0 && broker.state == "UP");
         self.broker_up.store(up, Ordering::Relaxed);
+        let brokers = stats
+            .brokers
+            .values()
+            .filter(|broker| broker.nodeid >= 0)
+            .map(|broker| BrokerReport {
+                name: broker.nodename.clone(),
+                node_id: broker.nodeid,
+                state: broker.state.clone(),
+            })
+            .collect();
+        let group = stats.cgrp.as_ref().map(|group| GroupReport {
+            state: group.state.clone(),
+            join_state: group.join_state.clone(),
+            rebalances: group.rebalance_cnt,
+            assigned_partitions: group.assignment_size,
+        });
+        *self.cluster.lock().unwrap_or_else(|p| p.into_inner()) = ClusterReport { brokers, group };
         let mut partitions = BTreeMap::new();
         for (topic, topic_stats) in &stats.topics {
             for (&partition, p) in &topic_stats.partitions {
@@ -137,6 +155,39 @@ impl Health {
 }
 
 /// The `/health` document.
+/// The brokers seen and the consumer group, as librdkafka's statistics last said.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ClusterReport {
+    /// Each broker of the cluster this member knows, with its connection state.
+    pub brokers: Vec<BrokerReport>,
+    /// This member's consumer group; `null` before librdkafka reports it.
+    pub group: Option<GroupReport>,
+}
+
+/// One broker as this member sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct BrokerReport {
+    /// `host:port`.
+    pub name: String,
+    /// Its node id.
+    pub node_id: i32,
+    /// librdkafka's connection state, e.g. `UP`, `DOWN`, `CONNECT`.
+    pub state: String,
+}
+
+/// This member's view of its consumer group.
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupReport {
+    /// librdkafka's group state, e.g. `up`, `wait-coord`.
+    pub state: String,
+    /// Its join state, e.g. `steady`, `wait-join`.
+    pub join_state: String,
+    /// Rebalances this member went through.
+    pub rebalances: i64,
+    /// Partitions assigned to this member.
+    pub assigned_partitions: i32,
+}
+
 #[derive(Debug, Serialize)]
 pub struct HealthReport {
     /// `healthy` or `unhealthy`.
@@ -147,6 +198,8 @@ pub struct HealthReport {
     pub pool: PoolReport,
     /// Whether a Kafka broker connection is up.
     pub broker: ComponentReport,
+    /// The brokers this member sees and its consumer group, from librdkafka's statistics.
+    pub cluster: ClusterReport,
     /// `closed` (writing) or `open` (database unavailable, partitions paused).
     pub circuit_breaker: &'static str,
     /// Each assigned partition's committed offset, end and lag.
@@ -216,6 +269,12 @@ async fn health(State(state): State<HttpState>) -> impl IntoResponse {
             ok: broker_up,
             error: (!broker_up).then(|| "no broker connection is up".to_owned()),
         },
+        cluster: state
+            .health
+            .cluster
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone(),
         circuit_breaker: if circuit_open { "open" } else { "closed" },
         partitions: state.health.partitions(),
         failure,

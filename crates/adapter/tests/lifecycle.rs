@@ -32,6 +32,16 @@ async fn health_reports_every_component_and_metrics_count_by_type() {
     assert_eq!(health["broker"]["ok"], true);
     assert_eq!(health["circuit_breaker"], "closed");
     assert!(health["pool"]["max"].as_u64().unwrap() >= 1);
+    let brokers = health["cluster"]["brokers"].as_array().unwrap();
+    assert!(
+        brokers.iter().any(|b| b["state"] == "UP"),
+        "the broker seen: {health}"
+    );
+    assert_eq!(
+        health["cluster"]["group"]["assigned_partitions"], 9,
+        "{health}"
+    );
+    assert_eq!(health["cluster"]["group"]["state"], "up", "{health}");
     let partitions = health["partitions"].as_array().unwrap();
     assert_eq!(partitions.len(), 9, "one per event topic: {health}");
     assert!(partitions
