@@ -88,12 +88,12 @@ metrics! {
     /// Events per applied batch.
     BATCH_SIZE = "adapter_batch_size", Histogram, [],
         "Events per applied batch.";
-    /// Time from a batch's first message to its offsets committed.
+    /// Time from a batch's first message to its transaction committed.
     BATCH_SECONDS = "adapter_batch_duration_seconds", Histogram, [],
-        "From a batch's first message to its offsets committed.";
-    /// Time from an event's Kafka timestamp to its offset committed.
+        "From a batch's first message to its transaction committed and its offsets recorded (committed to Kafka within --commit-interval-ms).";
+    /// Time from an event's Kafka timestamp to its batch's transaction committed.
     EVENT_LATENCY = "adapter_event_commit_latency_seconds", Histogram, [],
-        "From an event's Kafka timestamp to its offset committed.";
+        "From an event's Kafka timestamp to its batch's transaction committed (its offset follows within --commit-interval-ms).";
     /// Messages behind the partition's end.
     LAG = "adapter_consumer_lag", Gauge, ["topic", "partition"],
         "Messages behind the end of the partition, by topic and partition.";
