@@ -59,8 +59,13 @@ fn partitioning_keeps_every_row_up_and_down_with_retention_partitions_in_place()
             "INSERT INTO workflow_executions (id, correlation_id, workflow_type, current_state, namespace, started_at)
              VALUES ('00000000-0000-0000-0000-0000000000a1', gen_random_uuid(), 't', 'PENDING', 'ns', now())"
                 .to_owned(),
-            "INSERT INTO fsm_transitions (entity_id, entity_type, to_state, transition_event, transition_data)
-             SELECT gen_random_uuid(), 'workflow', 'S' || g, 'e', jsonb_build_object('n', g)
+            // UUIDv4 ids from the old default, their first byte pinned to
+            // 0xff: a random v4 id reads as a UUIDv7 time of any month, so
+            // about one run in a hundred would route one to a monthly
+            // partition instead of the default one.
+            "INSERT INTO fsm_transitions (id, entity_id, entity_type, to_state, transition_event, transition_data)
+             SELECT ('ff' || substr(gen_random_uuid()::text, 3))::uuid,
+                    gen_random_uuid(), 'workflow', 'S' || g, 'e', jsonb_build_object('n', g)
              FROM generate_series(1, 300) g"
                 .to_owned(),
             format!(
@@ -75,8 +80,8 @@ fn partitioning_keeps_every_row_up_and_down_with_retention_partitions_in_place()
                      || lpad(to_hex(g), 12, '0'))::uuid, gen_random_uuid(), 'workflow', 'S', 'e'
              FROM generate_series(1, 50) g"
                 .to_owned(),
-            "INSERT INTO metadata_stamps (workflow_id, file_hash, namespace, stamp_data)
-             SELECT CASE WHEN g % 2 = 0 THEN '00000000-0000-0000-0000-0000000000a1'::uuid END,
+            "INSERT INTO metadata_stamps (id, workflow_id, file_hash, namespace, stamp_data)
+             SELECT ('ff' || substr(gen_random_uuid()::text, 3))::uuid, CASE WHEN g % 2 = 0 THEN '00000000-0000-0000-0000-0000000000a1'::uuid END,
                     md5(g::text), 'ns', jsonb_build_object('g', g)
              FROM generate_series(1, 100) g"
                 .to_owned(),

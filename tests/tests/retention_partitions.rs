@@ -81,6 +81,15 @@ async fn ids(conn: &mut AsyncPgConnection, table: &str) -> Result<BTreeSet<Uuid>
         .collect())
 }
 
+/// A UUIDv4 id as the old column default made, its first byte pinned to
+/// 0xff so that no monthly partition can hold it: a random one reads as a
+/// UUIDv7 time of any month and now and then lands in one.
+fn legacy_id() -> Uuid {
+    let mut bytes = *Uuid::new_v4().as_bytes();
+    bytes[0] = 0xff;
+    Uuid::from_bytes(bytes)
+}
+
 /// A transition with id `id`.
 fn transition_with(id: Uuid) -> NewFsmTransition {
     NewFsmTransition {
@@ -172,7 +181,7 @@ async fn retention_drops_exactly_the_months_wholly_older_than_each_window() -> R
     // A row with a generated id (this month), and a recent legacy row with a
     // UUIDv4 id (the default partition): both stay.
     let current = FsmTransition::append(conn, &new_transition(Uuid::new_v4(), 0)).await?;
-    let legacy = Uuid::new_v4();
+    let legacy = legacy_id();
     diesel::sql_query(format!(
         "INSERT INTO fsm_transitions (id, entity_id, entity_type, to_state, transition_event) \
          VALUES ('{legacy}', gen_random_uuid(), 'workflow', 'S0', 'legacy')"
@@ -234,7 +243,7 @@ async fn default_partition_rows_go_by_age_and_are_moved_into_a_month_created_for
         diesel::sql_query(format!(
             "INSERT INTO fsm_transitions (id, entity_id, entity_type, to_state, transition_event, created_at) \
              VALUES ('{}', gen_random_uuid(), 'workflow', 'S{n}', 'legacy', now() - interval '{days_ago} days')",
-            Uuid::new_v4()
+            legacy_id()
         ))
         .execute(conn)
         .await?;
