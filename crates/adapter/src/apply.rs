@@ -115,6 +115,17 @@ async fn park(conn: &mut AsyncPgConnection, items: &[Item], outcomes: &[Outcome]
     DeferredEvent::park_many(conn, &parking).await
 }
 
+/// Re-applies, in a transaction of its own, the parked events waiting for
+/// `arrivals`, workflows or nodes another transaction wrote; those applied
+/// leave the parking table.
+pub(crate) async fn reapply_arrivals(
+    conn: &mut AsyncPgConnection,
+    arrivals: &[WaitsFor],
+) -> Result<()> {
+    conn.transaction(async |conn| reapply_unblocked(conn, arrivals).await)
+        .await
+}
+
 /// Re-applies, inside the batch's transaction, the parked events waiting
 /// for the workflows or nodes this batch brought; those applied leave the
 /// parking table. A savepoint isolates them: if one is refused, they all

@@ -51,8 +51,12 @@ pub struct Config {
     /// when partitions are revoked and at shutdown. 0 commits after every batch.
     #[arg(long, env = "BRIDGE_ADAPTER_COMMIT_INTERVAL_MS", default_value_t = 250)]
     pub commit_interval_ms: u64,
+    /// Most transactions applying one batch at once, each on its own
+    /// connection: its partitions are split over this many lanes. Below `--pool-size`.
+    #[arg(long, env = "BRIDGE_ADAPTER_APPLY_CONCURRENCY", default_value_t = 4)]
+    pub apply_concurrency: usize,
     /// Most database connections the pool keeps.
-    #[arg(long, env = "BRIDGE_ADAPTER_POOL_SIZE", default_value_t = 4)]
+    #[arg(long, env = "BRIDGE_ADAPTER_POOL_SIZE", default_value_t = 8)]
     pub pool_size: u32,
     /// How long connecting to, or waiting for, a database connection may take, in milliseconds.
     #[arg(long, env = "BRIDGE_ADAPTER_DB_TIMEOUT_MS", default_value_t = 2000)]
@@ -129,6 +133,26 @@ impl Config {
         properties
     }
 
+    /// Refuses settings that cannot work together, naming the flag.
+    pub fn validate(&self) -> Result<(), crate::AdapterError> {
+        let invalid = |flag: &'static str, problem: String| {
+            Err(crate::AdapterError::InvalidSetting { flag, problem })
+        };
+        if self.apply_concurrency == 0 {
+            return invalid("--apply-concurrency", "must be at least 1".into());
+        }
+        if self.apply_concurrency >= self.pool_size as usize {
+            return invalid(
+                "--apply-concurrency",
+                format!(
+                    "{} must be below --pool-size ({}): each lane holds a connection, and the parked-event sweep needs one",
+                    self.apply_concurrency, self.pool_size
+                ),
+            );
+        }
+        Ok(())
+    }
+
     /// How long an early event may wait in memory.
     pub fn hold(&self) -> Duration {
         Duration::from_millis(self.hold_ms)
@@ -177,6 +201,7 @@ impl std::fmt::Debug for Config {
                 "database_url",
                 &self.database_url.as_deref().map(bridge_connect::redact_url),
             )
+            .field("apply_concurrency", &self.apply_concurrency)
             .field("pool_size", &self.pool_size)
             .field("db_timeout_ms", &self.db_timeout_ms)
             .field("http_addr", &self.http_addr)
@@ -216,6 +241,27 @@ mod tests {
         }
         assert!(shown.contains("sasl.username") && shown.contains("bridge"));
         assert!(shown.contains("db.internal"));
+    }
+
+    #[test]
+    fn apply_concurrency_must_leave_the_pool_a_connection_and_the_error_names_the_flag() {
+        let parse = |lanes: &str, pool: &str| {
+            Config::parse_from([
+                "bridge-adapter",
+                "--apply-concurrency",
+                lanes,
+                "--pool-size",
+                pool,
+            ])
+            .validate()
+        };
+        assert!(parse("4", "8").is_ok());
+        assert!(parse("1", "2").is_ok());
+        for (lanes, pool) in [("4", "4"), ("0", "8")] {
+            let err = parse(lanes, pool).unwrap_err().to_string();
+            assert!(err.starts_with("--apply-concurrency: "), "{err}");
+        }
+        assert!(Config::parse_from(["bridge-adapter"]).validate().is_ok());
     }
 
     #[test]

@@ -12,7 +12,8 @@ use rdkafka::{
 
 use crate::{health::Health, metrics as m, offsets::Uncommitted};
 
-/// Called by librdkafka from inside the consumer's poll, so never while a batch is being applied.
+/// Called by librdkafka from inside the consumer's poll, which the loop
+/// keeps calling while a batch is applied.
 pub struct AdapterContext {
     /// Where statistics go.
     pub health: Arc<Health>,
@@ -54,8 +55,9 @@ impl ConsumerContext for AdapterContext {
                 metrics::counter!(m::REVOKED).increment(partitions.count() as u64);
                 self.health.forget(partitions);
                 // What was applied for them is committed before they go, so
-                // their next owner starts after it. The loop polls only
-                // between batches, so nothing of theirs is being applied now.
+                // their next owner starts after it. Their events in flight
+                // now are not recorded when they land: the next owner reads
+                // them again and finds them written.
                 let applied = self.uncommitted.take_revoked(partitions);
                 if applied.count() > 0 {
                     match consumer.commit(&applied, CommitMode::Sync) {

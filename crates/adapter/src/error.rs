@@ -11,6 +11,14 @@ pub enum AdapterError {
         /// librdkafka's error.
         source: rdkafka::error::KafkaError,
     },
+    /// A setting is out of range or contradicts another.
+    #[error("{flag}: {problem}")]
+    InvalidSetting {
+        /// The flag.
+        flag: &'static str,
+        /// What is wrong with its value.
+        problem: String,
+    },
     /// The database settings are unusable.
     #[error("database configuration: {0}")]
     Database(#[from] bridge_models::Error),

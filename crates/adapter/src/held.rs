@@ -24,6 +24,8 @@ struct Waiting {
     item: Item,
     waits_for: WaitsFor,
     since: Instant,
+    /// What it waits for arrived in another lane's transaction: try it again now.
+    ready: bool,
 }
 
 /// The held events, by where they were consumed.
@@ -75,7 +77,7 @@ impl Held {
         let due: Vec<Key> = self
             .events
             .iter()
-            .filter(|(_, w)| arrived.contains(&w.waits_for) || self.expired(w, now))
+            .filter(|(_, w)| w.ready || arrived.contains(&w.waits_for) || self.expired(w, now))
             .map(|(key, _)| key.clone())
             .collect();
         due.into_iter()
@@ -97,8 +99,20 @@ impl Held {
                 item,
                 waits_for,
                 since,
+                ready: false,
             },
         );
+    }
+
+    /// Makes the events waiting for one of `arrivals` due at once: what
+    /// they wait for was written by a transaction beside theirs.
+    pub fn arrived(&mut self, arrivals: &HashSet<WaitsFor>) {
+        if arrivals.is_empty() {
+            return;
+        }
+        for waiting in self.events.values_mut() {
+            waiting.ready |= arrivals.contains(&waiting.waits_for);
+        }
     }
 
     /// The offset of the first event held from `topic` and `partition`: the
@@ -109,11 +123,18 @@ impl Held {
         self.events.range(from..=to).next().map(|(key, _)| key.2)
     }
 
-    /// When the event held longest will have waited its time.
+    /// When the next held event is due: at once for one whose wait is
+    /// over, else when the one held longest will have waited its time.
     pub fn next_expiry(&self) -> Option<Instant> {
         self.events
             .values()
-            .map(|waiting| waiting.since + self.max_wait)
+            .map(|waiting| {
+                if waiting.ready {
+                    waiting.since
+                } else {
+                    waiting.since + self.max_wait
+                }
+            })
             .min()
     }
 
@@ -208,6 +229,25 @@ mod tests {
             },
             "p",
         )
+    }
+
+    #[test]
+    fn an_event_whose_wait_arrived_beside_it_is_due_at_once_and_only_it() {
+        let mut held = Held::new(10, Duration::from_secs(60));
+        let now = Instant::now();
+        let (node, other) = (WaitsFor::Node("n".into()), WaitsFor::Node("o".into()));
+        held.hold(item(1), node.clone(), now);
+        held.hold(item(2), other, now);
+        assert_eq!(held.next_expiry(), Some(now + Duration::from_secs(60)));
+
+        held.arrived(&HashSet::from([node]));
+
+        assert_eq!(held.next_expiry(), Some(now));
+        let due = held.take_due(&HashSet::new(), now);
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].0.message.offset, 1);
+        assert!(due[0].0.may_hold, "still within its wait");
+        assert_eq!(held.len(), 1);
     }
 
     #[test]

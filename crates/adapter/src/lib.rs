@@ -52,6 +52,7 @@ pub async fn run(
     metrics: Option<PrometheusHandle>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), AdapterError> {
+    config.validate()?;
     let health = Arc::new(health::Health::default());
     health.set_circuit_open(false);
     let db = Db::connect_lazy(config.db_config()?)?;

@@ -111,7 +111,7 @@ metrics! {
         "1 while the circuit breaker is open (database unavailable), else 0.";
     /// Database failures.
     DB_ERRORS = "adapter_db_errors_total", Counter, ["kind"],
-        "Database failures, by kind: retryable (the batch is retried) or refused (the event is dead-lettered).";
+        "Database failures, by kind: retryable (the lane is retried), conflict (an unclassified failure, a deadlock among them, tried again whole) or refused (the event is dead-lettered).";
     /// Rebalances this member took part in.
     REBALANCES = "adapter_rebalances_total", Counter, ["kind"],
         "Rebalances of this member, by kind: assign, revoke or error.";

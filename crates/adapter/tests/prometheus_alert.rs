@@ -197,7 +197,14 @@ async fn prometheus_sees_the_circuit_breaker_alert_when_the_database_stops() {
     let adapter = rig.adapter_on(
         &url,
         "adapter",
-        &["--db-timeout-ms", "500", "--pool-size", POOL_SIZE],
+        &[
+            "--db-timeout-ms",
+            "500",
+            "--pool-size",
+            POOL_SIZE,
+            "--apply-concurrency",
+            "2",
+        ],
     );
     rig.produce_all(&support::workflow_life(2)).await;
     // A step whose workflow never comes: parked, so the oldest-parked gauge rises.
