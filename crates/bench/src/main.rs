@@ -6,6 +6,7 @@
 
 mod args;
 mod cases;
+mod cpu;
 mod direct;
 mod measure;
 mod pgbench;

@@ -133,6 +133,22 @@ impl Rig {
             .await;
     }
 
+    /// Produces `event` to partition `partition` of its event type's topic, whatever its key.
+    pub async fn produce_to(&self, event: &Value, partition: i32) {
+        let kind: EventType = event["event_type"].as_str().unwrap().parse().unwrap();
+        let topic = kind.topic(PREFIX);
+        let key = event["partition_key"].as_str().unwrap_or("").to_owned();
+        let value = event.to_string();
+        let record = FutureRecord::to(&topic)
+            .key(&key)
+            .payload(&value)
+            .partition(partition);
+        self.producer
+            .send(record, Duration::from_secs(30))
+            .await
+            .unwrap_or_else(|(err, _)| panic!("producing to {topic}/{partition}: {err}"));
+    }
+
     /// Produces `events` concurrently, each acknowledged.
     pub async fn produce_all(&self, events: &[Value]) {
         for chunk in events.chunks(500) {

@@ -71,14 +71,12 @@ pub async fn run(ctx: &Context) -> BenchResult<Vec<Row>> {
     let ours_db = TestDatabase::migrated();
     let stop = Arc::new(tokio::sync::Notify::new());
     let metrics = bridge_adapter::metrics::install().ok();
-    let adapter = tokio::spawn(bridge_adapter::run(
-        adapter_config(&broker, &ours_db),
-        metrics.clone(),
-        {
-            let stop = stop.clone();
-            async move { stop.notified().await }
-        },
-    ));
+    let config = adapter_config(&broker, &ours_db);
+    let adapter = tokio::spawn(bridge_adapter::run(config.clone(), metrics.clone(), {
+        let stop = stop.clone();
+        async move { stop.notified().await }
+    }));
+    let cpu_before = Cpu::now();
     let started = Instant::now();
     let offsets = CommittedOffsets::new(&broker)?;
     let pool = Db::connect(ours_db.config()).await?;
@@ -92,6 +90,7 @@ pub async fn run(ctx: &Context) -> BenchResult<Vec<Row>> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let ours_rate = total as f64 / started.elapsed().as_secs_f64();
+    let cpu = Cpu::now().since(&cpu_before, total);
     let drained = metrics.as_ref().map(|m| Drained::read(&m.render()));
     let workflows = count(&pool, "workflow_executions").await?;
     let steps = count(&pool, "workflow_steps").await?;
@@ -119,8 +118,11 @@ pub async fn run(ctx: &Context) -> BenchResult<Vec<Row>> {
     let notes = format!(
         "{total} events ({workflows} workflows); broker {broker_rate:.0}/s (librdkafka's fetch \
          defaults {broker_default_rate:.0}/s, fetching as the adapter {broker_adapter_rate:.0}/s), \
-         database {db_rate:.0}/s; produced at {:.0}/s{}",
+         database {db_rate:.0}/s; produced at {:.0}/s; --apply-concurrency {}, \
+         --commit-interval-ms {}; CPU per event: {cpu}{}",
         total as f64 / produce,
+        config.apply_concurrency,
+        config.commit_interval_ms,
         drained.map_or(String::new(), |d| d.to_string()),
     );
     Ok(vec![
@@ -280,6 +282,35 @@ async fn count(pool: &Db, table: &str) -> BenchResult<i64> {
 
 /// What the adapter's metrics say of the drain: how batches went and how
 /// many events arrived before their workflow or node and were parked.
+/// CPU seconds used so far by the bench (the adapter runs in it), by
+/// PostgreSQL's live processes and by the broker.
+struct Cpu {
+    adapter: f64,
+    postgres: f64,
+    broker: f64,
+}
+
+impl Cpu {
+    fn now() -> Self {
+        Self {
+            adapter: crate::cpu::own_seconds(),
+            postgres: crate::cpu::seconds_of_named("postgres"),
+            broker: crate::cpu::seconds_of_named("tansu"),
+        }
+    }
+
+    /// Microseconds per event of each since `before`, over `events` events.
+    fn since(&self, before: &Self, events: usize) -> String {
+        let per = |now: f64, then: f64| (now - then).max(0.0) * 1e6 / events.max(1) as f64;
+        format!(
+            "adapter {:.1} µs, PostgreSQL {:.1} µs, broker {:.1} µs",
+            per(self.adapter, before.adapter),
+            per(self.postgres, before.postgres),
+            per(self.broker, before.broker)
+        )
+    }
+}
+
 struct Drained {
     batches: f64,
     events: f64,

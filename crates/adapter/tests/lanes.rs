@@ -1,0 +1,276 @@
+//! Lanes: a batch's partitions applied at once on separate connections.
+//! One lane blocked does not block the others; one workflow's and one
+//! bridge's events spread over partitions (and repeated across them) come
+//! out exact; a deadlock between a lane and another transaction is tried
+//! again, never dead-lettered.
+
+mod support;
+
+use std::time::Duration;
+
+use bridge_models::PooledConnection;
+use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
+use support::{Adapter, Rig};
+use uuid::Uuid;
+
+/// How long a lane may take to land while another is blocked.
+const LANE_PATIENCE: Duration = Duration::from_secs(20);
+
+/// The first bridge of a test: sorts before [`BRIDGE_B`], so a lane locks it first.
+const BRIDGE_A: &str = "00000000-0000-7000-8000-00000000000a";
+/// The second bridge of a test.
+const BRIDGE_B: &str = "00000000-0000-7000-8000-00000000000b";
+
+/// Creates bridge `id` at zero.
+async fn bridge(conn: &mut PooledConnection<'_>, id: &str) {
+    conn.batch_execute(&format!(
+        "INSERT INTO bridge_states (bridge_id, namespace, current_fsm_state) VALUES ('{id}', 'it', 'idle')"
+    ))
+    .await
+    .unwrap();
+}
+
+/// Bridge `id`'s workflow total.
+async fn total(rig: &Rig, id: &str) -> Vec<String> {
+    support::lines(
+        &rig.db,
+        &format!(
+            "SELECT total_workflows_processed::text AS line FROM bridge_states WHERE bridge_id = '{id}'"
+        ),
+    )
+    .await
+}
+
+/// The value of `adapter_db_errors_total{kind="conflict"}`.
+fn conflicts(adapter: &Adapter) -> f64 {
+    let (_, body) = adapter.get("/metrics").unwrap_or_default();
+    body.lines()
+        .filter_map(|line| line.strip_prefix("adapter_db_errors_total{kind=\"conflict\"} "))
+        .filter_map(|value| value.parse::<f64>().ok())
+        .sum()
+}
+
+/// Whether exactly one session of the rig's database waits for a lock.
+async fn someone_waits_for_a_lock(rig: &Rig) -> bool {
+    support::lines(
+        &rig.db,
+        "SELECT pid::text AS line FROM pg_stat_activity
+         WHERE datname = current_database() AND wait_event_type = 'Lock'",
+    )
+    .await
+    .len()
+        == 1
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lane_blocked_on_a_row_lock_leaves_the_other_lanes_landing() {
+    let rig = Rig::new(2).await;
+    let mut blocker = rig.db.conn().await.unwrap();
+    bridge(&mut blocker, BRIDGE_A).await;
+    let id = BRIDGE_A.parse::<Uuid>().unwrap();
+    // One batch: a delta of the blocked bridge on partition 0, three
+    // workflows' whole lives on partition 1.
+    rig.produce_to(&support::aggregation(id, 1), 0).await;
+    for life in (0..3).map(|_| support::workflow_life(2)) {
+        for event in &life {
+            rig.produce_to(event, 1).await;
+        }
+    }
+    blocker
+        .batch_execute(&format!(
+            "BEGIN; UPDATE bridge_states SET total_workflows_processed = 100 WHERE bridge_id = '{BRIDGE_A}'"
+        ))
+        .await
+        .unwrap();
+    let adapter = rig.adapter("lanes", &["--apply-concurrency", "2"]);
+
+    let landed = support::wait_until(LANE_PATIENCE, || async {
+        support::lines(
+            &rig.db,
+            "SELECT count(*)::text AS line FROM workflow_executions WHERE current_state = 'COMPLETED'",
+        )
+        .await
+            == ["3"]
+    })
+    .await;
+    assert!(
+        landed,
+        "partition 1's lane did not land while partition 0's waited\n{}",
+        adapter.log_text()
+    );
+    assert_eq!(
+        total(&rig, BRIDGE_A).await,
+        ["0"],
+        "the blocked lane wrote nothing yet"
+    );
+    blocker.batch_execute("COMMIT").await.unwrap();
+
+    let applied = support::wait_until(support::PATIENCE, || async {
+        total(&rig, BRIDGE_A).await == ["101"]
+    })
+    .await;
+    assert!(applied, "{}", adapter.log_text());
+    assert_eq!(rig.count("workflow_steps").await, 6);
+    assert_eq!(rig.count("metadata_stamps").await, 3);
+    assert_eq!(rig.count("bridge_state_deltas").await, 1);
+    assert_eq!(
+        support::metric_sum(&adapter, "adapter_events_dead_lettered_total"),
+        0.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_workflow_and_one_bridge_spread_over_partitions_and_repeated_come_out_exact() {
+    const PARTITIONS: i32 = 4;
+    const WORKFLOWS: usize = 60;
+    const DELTAS: i64 = 80;
+    let rig = Rig::new(PARTITIONS as u32).await;
+    let bridges = [Uuid::now_v7(), Uuid::now_v7()];
+    let mut backlog: Vec<(serde_json::Value, i32)> = Vec::new();
+    for n in 0..WORKFLOWS {
+        let id = Uuid::now_v7();
+        let p = |k: usize| ((n + k) % PARTITIONS as usize) as i32;
+        // The workflow on one partition, its steps, stamp and completion on
+        // the three others; the start and one step repeated on another.
+        let started = support::started(id);
+        let first = support::step(id, 0);
+        backlog.push((started.clone(), p(0)));
+        backlog.push((first.clone(), p(1)));
+        backlog.push((support::step(id, 1), p(2)));
+        backlog.push((support::stamp(id), p(3)));
+        backlog.push((support::completed(id), p(1)));
+        backlog.push((started, p(2)));
+        backlog.push((first, p(3)));
+    }
+    let mut sum = 0;
+    for n in 0..DELTAS {
+        // Each delta once on one partition, every third again on the next.
+        let delta = support::aggregation(bridges[n as usize % 2], n + 1);
+        sum += n + 1;
+        backlog.push((delta.clone(), (n % 4) as i32));
+        if n % 3 == 0 {
+            backlog.push((delta, ((n + 1) % 4) as i32));
+        }
+    }
+    for (event, partition) in &backlog {
+        rig.produce_to(event, *partition).await;
+    }
+    let adapter = rig.adapter(
+        "spread",
+        &[
+            "--apply-concurrency",
+            "4",
+            "--batch-size",
+            "100",
+            // No sweep and no expiry: what waits for another lane's arrival
+            // is applied only by the batch's landing, or never.
+            "--hold-ms",
+            "600000",
+            "--deferred-retry-ms",
+            "600000",
+        ],
+    );
+
+    let done = support::wait_until(support::PATIENCE, || async {
+        rig.count("metadata_stamps").await == WORKFLOWS as i64
+            && rig.count("workflow_steps").await == 2 * WORKFLOWS as i64
+            && support::lines(
+                &rig.db,
+                "SELECT count(*)::text AS line FROM workflow_executions WHERE current_state = 'COMPLETED'",
+            )
+            .await
+                == [WORKFLOWS.to_string()]
+            && rig.count("adapter_deferred_events").await == 0
+            && support::metric_sum(&adapter, "adapter_events_held") == 0.0
+            && support::lines(
+                &rig.db,
+                "SELECT coalesce(sum(total_workflows_processed), 0)::text AS line FROM bridge_states",
+            )
+            .await
+                == [sum.to_string()]
+    })
+    .await;
+    assert!(done, "{}", adapter.log_text());
+    assert_eq!(rig.count("workflow_executions").await, WORKFLOWS as i64);
+    assert_eq!(rig.count("fsm_transitions").await, WORKFLOWS as i64);
+    assert_eq!(rig.count("bridge_state_deltas").await, DELTAS);
+    assert_eq!(
+        support::lines(
+            &rig.db,
+            "SELECT sum(total_items_aggregated)::text AS line FROM bridge_states"
+        )
+        .await,
+        [(sum * 10).to_string()]
+    );
+    assert_eq!(
+        support::metric_sum(&adapter, "adapter_events_dead_lettered_total"),
+        0.0
+    );
+    support::assert_emitted_as_catalogued(&adapter);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deadlock_with_another_transaction_is_tried_again_never_dead_lettered() {
+    let rig = Rig::new(1).await;
+    let mut other = rig.db.conn().await.unwrap();
+    bridge(&mut other, BRIDGE_A).await;
+    bridge(&mut other, BRIDGE_B).await;
+    let (a, b) = (
+        BRIDGE_A.parse::<Uuid>().unwrap(),
+        BRIDGE_B.parse::<Uuid>().unwrap(),
+    );
+    // One batch, one lane: the lane locks A, then waits for B.
+    rig.produce_to(&support::aggregation(a, 1), 0).await;
+    rig.produce_to(&support::aggregation(b, 2), 0).await;
+    // The other transaction holds B; its own deadlock check comes late, so
+    // the lane's finds the circle and the lane is the one aborted.
+    other
+        .batch_execute(&format!(
+            "BEGIN; SET LOCAL deadlock_timeout = '60s';
+             UPDATE bridge_states SET total_workflows_processed = total_workflows_processed + 1000 WHERE bridge_id = '{BRIDGE_B}'"
+        ))
+        .await
+        .unwrap();
+    let adapter = rig.adapter("deadlock", &[]);
+    let waiting = support::wait_until(support::PATIENCE, || someone_waits_for_a_lock(&rig)).await;
+    assert!(
+        waiting,
+        "the lane never waited for B\n{}",
+        adapter.log_text()
+    );
+    // Closes the circle: this waits for A until the lane is aborted.
+    diesel::sql_query(format!(
+        "UPDATE bridge_states SET total_workflows_processed = total_workflows_processed + 1000 WHERE bridge_id = '{BRIDGE_A}'"
+    ))
+    .execute(&mut *other)
+    .await
+    .expect("the lane, not this transaction, is the deadlock's victim");
+    other.batch_execute("COMMIT").await.unwrap();
+
+    let applied = support::wait_until(support::PATIENCE, || async {
+        total(&rig, BRIDGE_A).await == ["1001"] && total(&rig, BRIDGE_B).await == ["1002"]
+    })
+    .await;
+    assert!(
+        applied,
+        "A {:?}, B {:?}\n{}",
+        total(&rig, BRIDGE_A).await,
+        total(&rig, BRIDGE_B).await,
+        adapter.log_text()
+    );
+    assert!(
+        conflicts(&adapter) >= 1.0,
+        "the deadlock was not tried again as a conflict\n{}",
+        adapter.log_text()
+    );
+    assert!(
+        adapter.log_text().contains("deadlock"),
+        "{}",
+        adapter.log_text()
+    );
+    assert_eq!(rig.count("bridge_state_deltas").await, 2);
+    assert_eq!(
+        support::metric_sum(&adapter, "adapter_events_dead_lettered_total"),
+        0.0
+    );
+}
