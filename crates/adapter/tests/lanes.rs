@@ -50,8 +50,8 @@ fn conflicts(adapter: &Adapter) -> f64 {
         .sum()
 }
 
-/// Whether exactly one session of the rig's database waits for a lock.
-async fn someone_waits_for_a_lock(rig: &Rig) -> bool {
+/// How many sessions of the rig's database wait for a lock.
+async fn lock_waiters(rig: &Rig) -> usize {
     support::lines(
         &rig.db,
         "SELECT pid::text AS line FROM pg_stat_activity
@@ -59,7 +59,141 @@ async fn someone_waits_for_a_lock(rig: &Rig) -> bool {
     )
     .await
     .len()
-        == 1
+}
+
+/// Whether exactly one session of the rig's database waits for a lock.
+async fn someone_waits_for_a_lock(rig: &Rig) -> bool {
+    lock_waiters(rig).await == 1
+}
+
+/// How many sessions of the rig's database are inside a transaction, this one aside.
+async fn in_transaction(rig: &Rig) -> usize {
+    support::lines(
+        &rig.db,
+        "SELECT pid::text AS line FROM pg_stat_activity
+         WHERE datname = current_database() AND xact_start IS NOT NULL AND pid <> pg_backend_pid()",
+    )
+    .await
+    .len()
+}
+
+/// Opens a transaction on `conn` and runs `sql` in it; it stays open.
+async fn begin(conn: &mut PooledConnection<'_>, sql: &str) {
+    conn.batch_execute(&format!("BEGIN; {sql}")).await.unwrap();
+}
+
+/// Waits until `check` holds, failing the test with `what` and the adapter's log if it never does.
+async fn expect<F, Fut>(adapter: &Adapter, what: &str, check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let held = support::wait_until(support::PATIENCE, check).await;
+    assert!(held, "{what}\n{}", adapter.log_text());
+}
+
+/// Adapter flags with no sweep and no hold expiry: what waits for another
+/// lane's arrival is applied when the batch lands, or never.
+const NO_SWEEP: [&str; 6] = [
+    "--apply-concurrency",
+    "2",
+    "--hold-ms",
+    "600000",
+    "--deferred-retry-ms",
+    "600000",
+];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_early_event_held_while_another_lane_brings_its_workflow_is_applied_when_the_batch_lands(
+) {
+    let rig = Rig::new(2).await;
+    let id = Uuid::now_v7();
+    let started = support::started(id);
+    // Batches of one are full: the step waits in memory.
+    let adapter = rig.adapter("held", &[&NO_SWEEP[..], &["--batch-size", "1"]].concat());
+    rig.produce_to(&support::step(id, 0), 1).await;
+    expect(&adapter, "the step is held", || async {
+        support::metric_sum(&adapter, "adapter_events_held") == 1.0
+    })
+    .await;
+    // An uncommitted row with the workflow's id keeps the workflow's lane
+    // waiting while the step's lane (it comes due with its workflow) looks for it.
+    let mut blocker = rig.db.conn().await.unwrap();
+    let workflow = started["event_id"].as_str().unwrap().to_owned();
+    begin(
+        &mut blocker,
+        &format!(
+            "INSERT INTO workflow_executions (id, correlation_id, workflow_type, current_state, namespace, started_at)
+             VALUES ('{workflow}', gen_random_uuid(), 't', 'PENDING', 'ns', now())"
+        ),
+    )
+    .await;
+    rig.produce_to(&started, 0).await;
+    expect(
+        &adapter,
+        "the workflow's lane waits, the step's is done",
+        || async { someone_waits_for_a_lock(&rig).await && in_transaction(&rig).await == 2 },
+    )
+    .await;
+    blocker.batch_execute("ROLLBACK").await.unwrap();
+
+    expect(&adapter, "the step is applied", || async {
+        rig.count("workflow_steps").await == 1
+            && support::metric_sum(&adapter, "adapter_events_held") == 0.0
+    })
+    .await;
+    assert_eq!(rig.count("workflow_executions").await, 1);
+    assert_eq!(rig.count("adapter_deferred_events").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_event_parked_while_another_lane_brings_its_workflow_is_applied_when_the_batch_lands() {
+    let rig = Rig::new(2).await;
+    let id = Uuid::now_v7();
+    let (mut hold_a, mut hold_b) = (rig.db.conn().await.unwrap(), rig.db.conn().await.unwrap());
+    bridge(&mut hold_a, BRIDGE_A).await;
+    bridge(&mut hold_a, BRIDGE_B).await;
+    let (a, b) = (
+        BRIDGE_A.parse::<Uuid>().unwrap(),
+        BRIDGE_B.parse::<Uuid>().unwrap(),
+    );
+    // One partial batch: the workflow and bridge A's delta on partition 0,
+    // a step of the workflow and bridge B's delta on partition 1.
+    rig.produce_to(&support::started(id), 0).await;
+    rig.produce_to(&support::aggregation(a, 1), 0).await;
+    rig.produce_to(&support::step(id, 0), 1).await;
+    rig.produce_to(&support::aggregation(b, 2), 1).await;
+    let lock = |bridge: &str| {
+        format!(
+            "UPDATE bridge_states SET total_workflows_processed = 100 WHERE bridge_id = '{bridge}'"
+        )
+    };
+    begin(&mut hold_a, &lock(BRIDGE_A)).await;
+    begin(&mut hold_b, &lock(BRIDGE_B)).await;
+    let adapter = rig.adapter("parked", &NO_SWEEP);
+    // Both lanes wait for their bridge, the step's lane having found no workflow.
+    expect(&adapter, "both lanes wait", || async {
+        lock_waiters(&rig).await == 2
+    })
+    .await;
+    // The workflow's lane commits first: the step's parking is not visible to it.
+    hold_a.batch_execute("ROLLBACK").await.unwrap();
+    expect(&adapter, "the workflow's lane is done", || async {
+        lock_waiters(&rig).await == 1 && rig.count("workflow_executions").await == 1
+    })
+    .await;
+    hold_b.batch_execute("ROLLBACK").await.unwrap();
+
+    expect(&adapter, "the parked step is applied", || async {
+        rig.count("workflow_steps").await == 1 && rig.count("adapter_deferred_events").await == 0
+    })
+    .await;
+    assert_eq!(total(&rig, BRIDGE_A).await, ["1"]);
+    assert_eq!(total(&rig, BRIDGE_B).await, ["2"]);
+    assert_eq!(
+        support::metric_sum(&adapter, "adapter_deferred_events_applied_total"),
+        1.0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -121,38 +255,24 @@ async fn a_lane_blocked_on_a_row_lock_leaves_the_other_lanes_landing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn one_workflow_and_one_bridge_spread_over_partitions_and_repeated_come_out_exact() {
-    const PARTITIONS: i32 = 4;
-    const WORKFLOWS: usize = 60;
+    const PARTITIONS: usize = 4;
+    const WORKFLOWS: usize = 40;
     const DELTAS: i64 = 80;
     let rig = Rig::new(PARTITIONS as u32).await;
-    let bridges = [Uuid::now_v7(), Uuid::now_v7()];
-    let mut backlog: Vec<(serde_json::Value, i32)> = Vec::new();
-    for n in 0..WORKFLOWS {
-        let id = Uuid::now_v7();
-        let p = |k: usize| ((n + k) % PARTITIONS as usize) as i32;
-        // The workflow on one partition, its steps, stamp and completion on
-        // the three others; the start and one step repeated on another.
-        let started = support::started(id);
+    let ids: Vec<Uuid> = (0..WORKFLOWS).map(|_| Uuid::now_v7()).collect();
+    let on = |n: usize, k: usize| ((n + k) % PARTITIONS) as i32;
+    // First what waits: each workflow's steps, stamp and completion on the
+    // three partitions its start will not be on, one step repeated.
+    let mut early = Vec::new();
+    for (n, &id) in ids.iter().enumerate() {
         let first = support::step(id, 0);
-        backlog.push((started.clone(), p(0)));
-        backlog.push((first.clone(), p(1)));
-        backlog.push((support::step(id, 1), p(2)));
-        backlog.push((support::stamp(id), p(3)));
-        backlog.push((support::completed(id), p(1)));
-        backlog.push((started, p(2)));
-        backlog.push((first, p(3)));
+        early.push((first.clone(), on(n, 1)));
+        early.push((support::step(id, 1), on(n, 2)));
+        early.push((support::stamp(id), on(n, 3)));
+        early.push((support::completed(id), on(n, 1)));
+        early.push((first, on(n, 3)));
     }
-    let mut sum = 0;
-    for n in 0..DELTAS {
-        // Each delta once on one partition, every third again on the next.
-        let delta = support::aggregation(bridges[n as usize % 2], n + 1);
-        sum += n + 1;
-        backlog.push((delta.clone(), (n % 4) as i32));
-        if n % 3 == 0 {
-            backlog.push((delta, ((n + 1) % 4) as i32));
-        }
-    }
-    for (event, partition) in &backlog {
+    for (event, partition) in &early {
         rig.produce_to(event, *partition).await;
     }
     let adapter = rig.adapter(
@@ -161,15 +281,47 @@ async fn one_workflow_and_one_bridge_spread_over_partitions_and_repeated_come_ou
             "--apply-concurrency",
             "4",
             "--batch-size",
-            "100",
+            "20",
             // No sweep and no expiry: what waits for another lane's arrival
-            // is applied only by the batch's landing, or never.
+            // is applied by the batch's landing, or never.
             "--hold-ms",
             "600000",
             "--deferred-retry-ms",
             "600000",
         ],
     );
+    let waiting = support::wait_until(support::PATIENCE, || async {
+        support::metric_sum(&adapter, "adapter_events_held")
+            + rig.count("adapter_deferred_events").await as f64
+            == early.len() as f64
+    })
+    .await;
+    assert!(waiting, "{}", adapter.log_text());
+    assert!(
+        support::metric_sum(&adapter, "adapter_events_held") > 0.0,
+        "some wait in memory"
+    );
+    // Then the workflows, each on its own partition and again on another,
+    // and two bridges' deltas over every partition, a third of them twice.
+    let bridges = [Uuid::now_v7(), Uuid::now_v7()];
+    let mut sum = 0;
+    let mut late = Vec::new();
+    for (n, &id) in ids.iter().enumerate() {
+        let started = support::started(id);
+        late.push((started.clone(), on(n, 0)));
+        late.push((started, on(n, 2)));
+    }
+    for n in 0..DELTAS {
+        let delta = support::aggregation(bridges[n as usize % 2], n + 1);
+        sum += n + 1;
+        late.push((delta.clone(), on(n as usize, 0)));
+        if n % 3 == 0 {
+            late.push((delta, on(n as usize, 1)));
+        }
+    }
+    for (event, partition) in &late {
+        rig.produce_to(event, *partition).await;
+    }
 
     let done = support::wait_until(support::PATIENCE, || async {
         rig.count("metadata_stamps").await == WORKFLOWS as i64
@@ -190,7 +342,14 @@ async fn one_workflow_and_one_bridge_spread_over_partitions_and_repeated_come_ou
                 == [sum.to_string()]
     })
     .await;
-    assert!(done, "{}", adapter.log_text());
+    assert!(
+        done,
+        "held {}, parked {}, steps {}\n{}",
+        support::metric_sum(&adapter, "adapter_events_held"),
+        rig.count("adapter_deferred_events").await,
+        rig.count("workflow_steps").await,
+        adapter.log_text()
+    );
     assert_eq!(rig.count("workflow_executions").await, WORKFLOWS as i64);
     assert_eq!(rig.count("fsm_transitions").await, WORKFLOWS as i64);
     assert_eq!(rig.count("bridge_state_deltas").await, DELTAS);
