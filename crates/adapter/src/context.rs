@@ -46,6 +46,11 @@ impl ClientContext for AdapterContext {
 }
 
 impl ConsumerContext for AdapterContext {
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, _rebalance: &Rebalance<'_>) {
+        let owned = consumer.assignment().map_or(0, |assigned| assigned.count());
+        self.health.set_assigned(owned);
+    }
+
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         self.rebalances.fetch_add(1, Ordering::SeqCst);
         match rebalance {

@@ -7,7 +7,7 @@ use std::{
         atomic::{AtomicBool, Ordering},
         Arc, Mutex,
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use axum::{extract::State, http::StatusCode, response::IntoResponse, routing::get, Json, Router};
@@ -44,6 +44,10 @@ pub struct Health {
     partitions: Mutex<BTreeMap<(String, i32), PartitionLag>>,
     last_db_error: Mutex<Option<String>>,
     failure: Mutex<Option<String>>,
+    /// Since when this member has owned no partition; `None` while it owns some.
+    unassigned_since: Mutex<Option<Instant>>,
+    /// Why this member, owning no partition, is not healthy.
+    starved: Mutex<Option<String>>,
 }
 
 impl Health {
@@ -117,6 +121,35 @@ impl Health {
             }
         }
         *self.partitions.lock().unwrap_or_else(|p| p.into_inner()) = partitions;
+    }
+
+    /// Records how many partitions this member owns now.
+    pub fn set_assigned(&self, partitions: usize) {
+        metrics::gauge!(crate::metrics::ASSIGNED).set(partitions as f64);
+        let mut since = self
+            .unassigned_since
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if partitions > 0 {
+            *since = None;
+            self.set_starved(None);
+        } else if since.is_none() {
+            *since = Some(Instant::now());
+        }
+    }
+
+    /// How long this member has owned no partition; `None` while it owns some.
+    pub fn unassigned_for(&self) -> Option<Duration> {
+        let since = *self
+            .unassigned_since
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        since.map(|since| since.elapsed())
+    }
+
+    /// Records why this member, owning no partition, is not healthy, or that it is again.
+    pub fn set_starved(&self, reason: Option<String>) {
+        *self.starved.lock().unwrap_or_else(|p| p.into_inner()) = reason;
     }
 
     /// Marks the adapter failed (a task it needs died): `/health` answers 503 with `reason`.
@@ -204,6 +237,11 @@ pub struct HealthReport {
     pub circuit_breaker: &'static str,
     /// Each assigned partition's committed offset, end and lag.
     pub partitions: Vec<PartitionLag>,
+    /// Why this member is unhealthy though it runs: it has owned no
+    /// partition for longer than the session timeout while its group leaves
+    /// messages uncommitted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unassigned: Option<String>,
     /// Why the adapter is stopping, when a task it needs died.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
@@ -257,7 +295,14 @@ async fn health(State(state): State<HttpState>) -> impl IntoResponse {
     let broker_up = state.health.broker_up.load(Ordering::Relaxed);
     let circuit_open = state.health.circuit_open();
     let failure = state.health.failure();
-    let healthy = database.is_ok() && broker_up && !circuit_open && failure.is_none();
+    let unassigned = state
+        .health
+        .starved
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    let healthy =
+        database.is_ok() && broker_up && !circuit_open && failure.is_none() && unassigned.is_none();
     let report = HealthReport {
         status: if healthy { "healthy" } else { "unhealthy" },
         database: ComponentReport {
@@ -277,6 +322,7 @@ async fn health(State(state): State<HttpState>) -> impl IntoResponse {
             .clone(),
         circuit_breaker: if circuit_open { "open" } else { "closed" },
         partitions: state.health.partitions(),
+        unassigned,
         failure,
     };
     let code = if healthy {

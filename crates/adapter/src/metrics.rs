@@ -94,6 +94,9 @@ metrics! {
     /// Time from an event's Kafka timestamp to its batch's transaction committed.
     EVENT_LATENCY = "adapter_event_commit_latency_seconds", Histogram, [],
         "From an event's Kafka timestamp to its batch's transaction committed (its offset follows within --commit-interval-ms).";
+    /// Partitions this member owns.
+    ASSIGNED = "adapter_assigned_partitions", Gauge, [],
+        "Partitions this member owns now (0 between a revoke and the next assignment, and while the group gives it none).";
     /// Messages behind the partition's end.
     LAG = "adapter_consumer_lag", Gauge, ["topic", "partition"],
         "Messages behind the end of the partition, by topic and partition.";

@@ -14,6 +14,7 @@
 mod commit;
 mod flight;
 mod settle;
+mod unassigned;
 
 use std::{
     collections::{HashSet, VecDeque},
@@ -75,6 +76,7 @@ impl Loop {
         health: Arc<Health>,
         config: Config,
     ) -> Self {
+        health.set_assigned(0);
         Self {
             consumer: Arc::new(consumer),
             db,
@@ -225,6 +227,10 @@ impl Loop {
                     return true;
                 }
                 _ = stopped(shutdown) => return false,
+                _ = tokio::time::sleep(unassigned::CHECK_EVERY), if self.health.unassigned_for().is_some() => {
+                    self.check_unassigned().await;
+                    return true;
+                }
             };
             match first {
                 Ok(message) => state.next.push(message),
