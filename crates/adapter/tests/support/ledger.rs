@@ -3,7 +3,10 @@
 //! holds each row exactly once and the dead-letter topics exactly the poison.
 
 use std::{
-    sync::Arc,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
     time::{Duration, Instant},
 };
 
@@ -34,9 +37,13 @@ pub struct Record {
 /// Everything a scenario produces, and what it must find.
 pub struct Ledger {
     records: Arc<Vec<Record>>,
+    /// Where each workflow's messages (its poison included) end in `records`.
+    ends: Arc<Vec<usize>>,
     workflows: i64,
     /// The poison's text, sorted.
     poison: Vec<String>,
+    /// The poison's text, in `records` order.
+    poison_sent: Vec<String>,
 }
 
 impl Ledger {
@@ -47,6 +54,7 @@ impl Ledger {
     pub fn new(workflows: usize, poison: usize) -> Self {
         let every = workflows.checked_div(poison).unwrap_or(usize::MAX).max(1);
         let mut records = Vec::new();
+        let mut ends = Vec::new();
         let mut bad = Vec::new();
         for n in 1..=workflows {
             let mut life = super::workflow_life(STEPS as i32);
@@ -69,12 +77,37 @@ impl Ledger {
                 });
                 bad.push(value);
             }
+            ends.push(records.len());
         }
-        bad.sort();
+        let mut poison = bad.clone();
+        poison.sort();
         Self {
             records: Arc::new(records),
+            ends: Arc::new(ends),
             workflows: workflows as i64,
-            poison: bad,
+            poison,
+            poison_sent: bad,
+        }
+    }
+
+    /// The ledger of only the first `workflows` workflows (and the poison among them).
+    pub fn first(&self, workflows: usize) -> Self {
+        let end = self.ends[..workflows].last().copied().unwrap_or(0);
+        let prefix = &self.records[..end];
+        let mut poison: Vec<String> = self
+            .poison_sent
+            .iter()
+            .filter(|text| prefix.iter().any(|record| record.value == text.as_bytes()))
+            .cloned()
+            .collect();
+        let poison_sent = poison.clone();
+        poison.sort();
+        Self {
+            records: Arc::clone(&self.records),
+            ends: Arc::clone(&self.ends),
+            workflows: workflows as i64,
+            poison,
+            poison_sent,
         }
     }
 
@@ -88,18 +121,33 @@ impl Ledger {
         send(&rig.producer(), &self.records[from..to]).await;
     }
 
-    /// Produces every message at `per_second`, in ticks of a tenth of a
-    /// second, on a task of its own (so the test may block meanwhile).
-    pub fn produce_steadily(&self, rig: &Rig, per_second: usize) -> tokio::task::JoinHandle<()> {
+    /// Produces whole workflows at about `per_second` messages a second, in
+    /// ticks of a tenth of a second, on a task of its own (so the test may
+    /// block meanwhile), until `stop` is set or all are sent; the task
+    /// returns how many workflows it sent (see [`first`](Self::first)).
+    pub fn produce_steadily(
+        &self,
+        rig: &Rig,
+        per_second: usize,
+        stop: Arc<AtomicBool>,
+    ) -> tokio::task::JoinHandle<usize> {
         let producer = rig.producer();
         let records = Arc::clone(&self.records);
+        let ends = Arc::clone(&self.ends);
         tokio::spawn(async move {
             let per_tick = (per_second / 10).max(1);
             let mut tick = tokio::time::interval(Duration::from_millis(100));
-            for chunk in records.chunks(per_tick) {
+            let (mut sent, mut workflows) = (0, 0);
+            while workflows < ends.len() && !stop.load(Ordering::SeqCst) {
                 tick.tick().await;
-                send(&producer, chunk).await;
+                let from = sent;
+                while workflows < ends.len() && sent < from + per_tick {
+                    sent = ends[workflows];
+                    workflows += 1;
+                }
+                send(&producer, &records[from..sent]).await;
             }
+            workflows
         })
     }
 
