@@ -9,8 +9,8 @@
 //! coordinator records `group.instance.id` but matches members by member id
 //! only, so a restarted static member is a second member and the first
 //! stays until its session times out, where Kafka would hand the restarted
-//! one its old partitions at once. tansu 0.6 cannot play it either (see the
-//! README's *Tests*), so `--group-instance-id` has no scenario here.
+//! one its old partitions at once. Not tried against tansu either, so
+//! `--group-instance-id` has no scenario here.
 //! Assignment is the adapter's default, cooperative-sticky (KIP-429): it
 //! runs in the clients over the classic protocol, which the mock serves.
 //! The new consumer protocol (KIP-848) is not used by the adapter.
