@@ -3,7 +3,8 @@
 //! restart under a steady stream, one joining mid-drain, one killed and
 //! restarted at once. Each ends with every row exactly once, the bridge's
 //! counters the sum of the distinct deltas and the dead-letter topics
-//! holding exactly the poison.
+//! holding each poison message and nothing else (at least once: see the
+//! README's dropped-commit bug).
 //!
 //! What the mock cannot play: static membership (KIP-345). Its group
 //! coordinator records `group.instance.id` but matches members by member id
