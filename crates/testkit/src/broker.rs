@@ -3,7 +3,7 @@
 
 use std::{
     net::{TcpListener, TcpStream},
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
@@ -31,7 +31,6 @@ pub struct PrivateBroker {
 impl PrivateBroker {
     /// Starts a broker; panics, saying how to install tansu, when it is missing.
     pub fn start() -> Self {
-        let program = tansu_path();
         let mut failures = String::new();
         for _ in 0..START_ATTEMPTS {
             let dir = tempfile::Builder::new()
@@ -39,24 +38,7 @@ impl PrivateBroker {
                 .tempdir()
                 .expect("a temporary directory for the broker");
             let port = free_port();
-            let url = format!("tcp://127.0.0.1:{port}");
-            let log = std::fs::File::create(dir.path().join("broker.log")).expect("a broker log");
-            let child = Command::new(&program)
-                .current_dir(dir.path())
-                .args([
-                    "broker",
-                    "--listener-url",
-                    &url,
-                    "--advertised-listener-url",
-                    &url,
-                ])
-                // Relative to the working directory: the broker's temp dir.
-                .args(["--storage-engine", "sqlite://broker.db"])
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().expect("a broker log handle"))
-                .stderr(log)
-                .spawn()
-                .unwrap_or_else(|err| panic!("starting {}: {err}", program.display()));
+            let child = spawn(dir.path(), port);
             let mut broker = Self { child, port, dir };
             match broker.wait_ready() {
                 Ok(()) => return broker,
@@ -64,6 +46,21 @@ impl PrivateBroker {
             }
         }
         panic!("private broker did not start:\n{failures}");
+    }
+
+    /// Stops the broker at once, as a crash would, keeping its port and storage for [`restart`](Self::restart).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the broker again on the same port and storage; panics when it does not listen.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.child = spawn(self.dir.path(), self.port);
+        if let Err(err) = self.wait_ready() {
+            panic!("private broker did not restart: {err}\n{}", self.log());
+        }
     }
 
     /// Waits until the port accepts connections or the process exits.
@@ -123,6 +120,33 @@ impl Drop for PrivateBroker {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A tansu process in `dir` (its storage and log) listening on `port`.
+fn spawn(dir: &Path, port: u16) -> Child {
+    let program = tansu_path();
+    let url = format!("tcp://127.0.0.1:{port}");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("broker.log"))
+        .expect("a broker log");
+    Command::new(&program)
+        .current_dir(dir)
+        .args([
+            "broker",
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &url,
+        ])
+        // Relative to the working directory: the broker's temp dir.
+        .args(["--storage-engine", "sqlite://broker.db"])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("a broker log handle"))
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|err| panic!("starting {}: {err}", program.display()))
 }
 
 /// The tansu executable: on PATH, or in `~/.cargo/bin`; panics with the install hint.

@@ -4,6 +4,7 @@ mod admin;
 mod broker;
 mod cluster;
 mod leftovers;
+mod mock_kafka;
 mod runtime;
 mod template;
 mod tls;
@@ -18,6 +19,7 @@ pub use admin::{execute, server_url};
 pub use broker::PrivateBroker;
 pub use cluster::{remove_leftover_clusters, ClusterBuilder, PrivateCluster};
 pub use leftovers::remove_leftovers;
+pub use mock_kafka::{MockKafka, MOCK_BROKERS};
 pub use tls::{ServerCert, TestCa};
 
 /// A blocking connection, for tests that run outside an async runtime.

@@ -1,7 +1,9 @@
-//! Shared rig of the adapter's broker tests: a private tansu broker with
-//! every event topic, a private migrated database, a producer, and the real
+//! Shared rig of the adapter's broker tests: a private tansu broker (or a
+//! three-broker mock cluster) with every event topic, a private migrated database, a producer, and the real
 //! `bridge-adapter` binary run as child processes.
 #![allow(dead_code)]
+
+pub mod ledger;
 
 use std::{
     future::Future,
@@ -17,7 +19,7 @@ use bridge_events::{
     WorkflowStarted,
 };
 use bridge_models::{Db, HealthStatus};
-use bridge_testkit::{PrivateBroker, TestDatabase};
+use bridge_testkit::{MockKafka, PrivateBroker, TestDatabase};
 use diesel::{sql_types::BigInt, QueryableByName};
 use diesel_async::RunQueryDsl;
 use rdkafka::{
@@ -35,10 +37,35 @@ pub const PREFIX: &str = "it.omninode_bridge.onex.evt";
 /// How long a test waits for rows to appear.
 pub const PATIENCE: Duration = Duration::from_secs(60);
 
+/// The Kafka a rig's adapters read from.
+pub enum Broker {
+    /// A private tansu broker.
+    Tansu(PrivateBroker),
+    /// librdkafka's three-broker mock cluster.
+    Mock(MockKafka),
+}
+
+impl Broker {
+    /// The bootstrap servers.
+    pub fn bootstrap_servers(&self) -> String {
+        match self {
+            Self::Tansu(broker) => broker.bootstrap_servers(),
+            Self::Mock(cluster) => cluster.bootstrap_servers(),
+        }
+    }
+
+    fn create_topic(&self, name: &str, partitions: u32) {
+        match self {
+            Self::Tansu(broker) => broker.create_topic(name, partitions),
+            Self::Mock(cluster) => cluster.create_topic(name, partitions as i32),
+        }
+    }
+}
+
 /// Broker, database and producer of one test.
 pub struct Rig {
     /// The broker.
-    pub broker: PrivateBroker,
+    pub broker: Broker,
     /// The database the adapters write to.
     pub database: TestDatabase,
     /// A pool on it, for assertions.
@@ -52,7 +79,31 @@ impl Rig {
     /// A broker with every event topic (`partitions` each, one for the
     /// dead-letter topics) and a migrated database.
     pub async fn new(partitions: u32) -> Self {
-        let broker = PrivateBroker::start();
+        Self::on(Broker::Tansu(PrivateBroker::start()), partitions).await
+    }
+
+    /// As [`new`](Self::new), on a three-broker mock cluster.
+    pub async fn on_mock_cluster(partitions: u32) -> Self {
+        Self::on(Broker::Mock(MockKafka::start()), partitions).await
+    }
+
+    /// The mock cluster; panics on a tansu rig.
+    pub fn cluster(&self) -> &MockKafka {
+        match &self.broker {
+            Broker::Mock(cluster) => cluster,
+            Broker::Tansu(_) => panic!("a tansu rig has no mock cluster"),
+        }
+    }
+
+    /// The tansu broker; panics on a mock-cluster rig.
+    pub fn tansu(&mut self) -> &mut PrivateBroker {
+        match &mut self.broker {
+            Broker::Tansu(broker) => broker,
+            Broker::Mock(_) => panic!("a mock-cluster rig has no tansu broker"),
+        }
+    }
+
+    async fn on(broker: Broker, partitions: u32) -> Self {
         for &kind in EventType::ALL {
             broker.create_topic(&kind.topic(PREFIX), partitions);
             broker.create_topic(&format!("{}.dlq", kind.topic(PREFIX)), 1);
@@ -123,6 +174,11 @@ impl Rig {
             log,
             name: name.to_owned(),
         }
+    }
+
+    /// A handle on the rig's producer.
+    pub fn producer(&self) -> FutureProducer {
+        self.producer.clone()
     }
 
     /// Produces `event` to its event type's topic, keyed by its partition key, and waits for the ack.
@@ -372,6 +428,14 @@ impl Adapter {
             .ok()?;
         let status = response.status().as_u16();
         Some((status, response.body_mut().read_to_string().ok()?))
+    }
+
+    /// How many partitions its `/health` lists (0 when it does not answer).
+    pub fn assigned(&self) -> usize {
+        self.get("/health")
+            .and_then(|(_, body)| serde_json::from_str::<Value>(&body).ok())
+            .and_then(|health| health["partitions"].as_array().map(Vec::len))
+            .unwrap_or(0)
     }
 
     /// Its log so far.
