@@ -133,6 +133,7 @@ impl Health {
         if partitions > 0 {
             *since = None;
             self.set_starved(None);
+            metrics::gauge!(crate::metrics::UNASSIGNED_BACKLOG).set(0.0);
         } else if since.is_none() {
             *since = Some(Instant::now());
         }

@@ -97,6 +97,9 @@ metrics! {
     /// Partitions this member owns.
     ASSIGNED = "adapter_assigned_partitions", Gauge, [],
         "Partitions this member owns now (0 between a revoke and the next assignment, and while the group gives it none).";
+    /// Messages the group leaves uncommitted, seen by a member that has owned no partition for longer than the session timeout.
+    UNASSIGNED_BACKLOG = "adapter_unassigned_group_backlog", Gauge, [],
+        "Messages of the adapter's topics its group has not committed, while this member has owned no partition for longer than the session timeout (0 otherwise): the group is stuck and this member is not helping.";
     /// Messages behind the partition's end.
     LAG = "adapter_consumer_lag", Gauge, ["topic", "partition"],
         "Messages behind the end of the partition, by topic and partition.";

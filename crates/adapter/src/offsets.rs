@@ -21,6 +21,29 @@ impl Uncommitted {
         self.lock().extend(next);
     }
 
+    /// Puts back the offsets of a commit that failed, for the partitions in
+    /// `assigned`; an offset recorded since, further on, stays.
+    pub(crate) fn restore(&self, failed: &TopicPartitionList, assigned: &TopicPartitionList) {
+        let owned: std::collections::HashSet<(String, i32)> = assigned
+            .elements()
+            .iter()
+            .map(|element| (element.topic().to_owned(), element.partition()))
+            .collect();
+        let mut offsets = self.lock();
+        for element in failed.elements() {
+            let Offset::Offset(offset) = element.offset() else {
+                continue;
+            };
+            if !owned.contains(&(element.topic().to_owned(), element.partition())) {
+                continue;
+            }
+            offsets
+                .entry((element.topic().to_owned(), element.partition()))
+                .and_modify(|recorded| *recorded = (*recorded).max(offset))
+                .or_insert(offset);
+        }
+    }
+
     /// Whether nothing waits to be committed.
     pub(crate) fn is_empty(&self) -> bool {
         self.lock().is_empty()
@@ -65,6 +88,37 @@ fn list(offsets: BTreeMap<Partition, i64>) -> TopicPartitionList {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_commit_comes_back_for_owned_partitions_never_behind_a_later_record() {
+        let uncommitted = Uncommitted::default();
+        uncommitted.record(BTreeMap::from([
+            (("a".into(), 0), 5),
+            (("a".into(), 1), 7),
+            (("b".into(), 0), 3),
+        ]));
+        let failed = uncommitted.take_all();
+        uncommitted.record(BTreeMap::from([(("a".into(), 1), 9)]));
+        let mut assigned = TopicPartitionList::new();
+        assigned.add_partition("a", 0);
+        assigned.add_partition("a", 1);
+
+        uncommitted.restore(&failed, &assigned);
+
+        let offsets: Vec<(String, i32, Offset)> = uncommitted
+            .take_all()
+            .elements()
+            .iter()
+            .map(|e| (e.topic().to_owned(), e.partition(), e.offset()))
+            .collect();
+        assert_eq!(
+            offsets,
+            [
+                ("a".into(), 0, Offset::Offset(5)),
+                ("a".into(), 1, Offset::Offset(9))
+            ]
+        );
+    }
 
     #[test]
     fn a_revoke_takes_only_its_partitions_and_later_offsets_replace_earlier_ones() {

@@ -3,8 +3,9 @@
 //! restart under a steady stream, one joining mid-drain, one killed and
 //! restarted at once. Each ends with every row exactly once, the bridge's
 //! counters the sum of the distinct deltas and the dead-letter topics
-//! holding each poison message and nothing else (at least once: see the
-//! README's dropped-commit bug).
+//! holding each poison message and nothing else (at least once: a commit
+//! failing while its partition is revoked leaves the next owner to read it
+//! again, as the adapter README says).
 //!
 //! What the mock cannot play: static membership (KIP-345). Its group
 //! coordinator records `group.instance.id` but matches members by member id

@@ -116,7 +116,6 @@ async fn transient_errors_on_fetch_offset_commit_and_dead_letter_produce_lose_an
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "adapter bug: the offsets of a failed commit are dropped, not committed again (consumer.rs commit_applied)"]
 async fn a_failed_offset_commit_is_committed_again() {
     let rig = Rig::on_mock_cluster(PARTITIONS).await;
     let ledger = Ledger::new(10, 0);

@@ -26,9 +26,11 @@ impl Loop {
         &self.consumer.context().uncommitted
     }
 
-    /// When the offsets recorded are due to be committed; `None` when none is recorded.
+    /// When the offsets recorded are due to be committed; `None` when none
+    /// is recorded and no commit is under way (whose offsets come back if it fails).
     pub(super) fn commit_due_at(&self) -> Option<Instant> {
-        if self.uncommitted().is_empty() {
+        let pending = self.pending_commit.lock().expect("not poisoned").is_some();
+        if self.uncommitted().is_empty() && !pending {
             return None;
         }
         Some(*self.last_commit.lock().expect("not poisoned") + self.config.commit_interval())
@@ -40,8 +42,8 @@ impl Loop {
     ///
     /// One commit at a time keeps them in order (asynchronous commits can
     /// overtake one another: tansu 0.6 applied them out of order, leaving
-    /// offsets behind). A commit that fails only means a redelivery, which
-    /// the idempotent writes absorb.
+    /// offsets behind). The offsets of a commit that fails are put back, for
+    /// the partitions still owned, and go with the next one.
     pub(super) async fn commit_applied(&self, now: bool) {
         match self.commit_due_at() {
             None => return,
@@ -50,12 +52,18 @@ impl Loop {
         }
         self.finish_commit().await;
         let offsets = self.uncommitted().take_all();
+        if offsets.count() == 0 {
+            return;
+        }
         *self.last_commit.lock().expect("not poisoned") = Instant::now();
         let consumer = self.consumer.clone();
         let commit = tokio::task::spawn_blocking(move || {
             if let Err(err) = consumer.commit(&offsets, CommitMode::Sync) {
                 metrics::counter!(m::COMMIT_ERRORS).increment(1);
-                tracing::warn!(%err, "offset commit failed; the batch will be redelivered and its writes found done");
+                tracing::warn!(%err, "offset commit failed; committed again with the next (a crash first redelivers them, and their writes are found done)");
+                if let Ok(assigned) = consumer.assignment() {
+                    consumer.context().uncommitted.restore(&offsets, &assigned);
+                }
             }
         });
         *self.pending_commit.lock().expect("not poisoned") = Some(commit);

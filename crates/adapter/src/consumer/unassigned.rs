@@ -10,7 +10,7 @@ use rdkafka::{
 };
 
 use super::Loop;
-use crate::context::AdapterContext;
+use crate::{context::AdapterContext, metrics as m};
 
 /// How long the group-wide lookups may take.
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
@@ -35,6 +35,9 @@ impl Loop {
         let consumer = self.consumer.clone();
         let topics = self.config.topics();
         let backlog = tokio::task::spawn_blocking(move || uncommitted(&consumer, &topics)).await;
+        if let Ok(Ok(messages)) = backlog {
+            metrics::gauge!(m::UNASSIGNED_BACKLOG).set(messages as f64);
+        }
         match backlog {
             Ok(Ok(0)) => self.health.set_starved(None),
             Ok(Ok(messages)) => self.health.set_starved(Some(format!(
