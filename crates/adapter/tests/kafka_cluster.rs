@@ -41,13 +41,11 @@ async fn a_broker_leading_partitions_stopped_mid_stream_and_started_again_loses_
             .count()
     };
     assert!(led(2) > 0, "broker 2 leads event partitions");
-    rig.cluster().stop_broker(2);
-    assert_eq!(led(2), 0, "its partitions moved");
-    ledger.produce(&rig, half, ledger.len()).await;
-    // The partitions it led have new leaders: writing goes on without it.
-    let at_stop = rig.count("workflow_steps").await;
-    rig.wait_for_count("workflow_steps", at_stop + 60).await;
-    rig.cluster().start_broker(2);
+    // The partitions it led get new leaders: writing goes on without it.
+    rest_without_broker_2(&rig, &ledger, half, || {
+        assert_eq!(led(2), 0, "its partitions moved")
+    })
+    .await;
 
     ledger.assert_all_once(&rig).await;
 }
@@ -62,13 +60,9 @@ async fn the_group_coordinators_broker_stopped_mid_stream_loses_and_duplicates_n
     ledger.produce(&rig, 0, half).await;
     rig.wait_for_count("workflow_steps", 60).await;
 
-    // The group moves to broker 3 (and broker 2's partitions to others).
-    rig.cluster().stop_broker(2);
-    ledger.produce(&rig, half, ledger.len()).await;
-    let at_stop = rig.count("workflow_steps").await;
-    rig.wait_for_count("workflow_steps", at_stop + 60).await;
-    // And back to broker 2.
-    rig.cluster().start_broker(2);
+    // The group moves to broker 3 (and broker 2's partitions to others),
+    // and back to broker 2 when it starts again.
+    rest_without_broker_2(&rig, &ledger, half, || {}).await;
 
     ledger.assert_all_once(&rig).await;
 }
@@ -139,6 +133,17 @@ async fn a_failed_offset_commit_is_committed_again() {
     ledger.assert_all_once(&rig).await;
     // Nothing more arrives: the failed commit's offsets must be tried again.
     assert_commits_reach(&rig, ledger.len()).await;
+}
+
+/// Stops broker 2, runs `check`, produces the ledger from `half` on, waits
+/// until 60 more steps are written without it, and starts it again.
+async fn rest_without_broker_2(rig: &Rig, ledger: &Ledger, half: usize, check: impl FnOnce()) {
+    rig.cluster().stop_broker(2);
+    check();
+    ledger.produce(rig, half, ledger.len()).await;
+    let at_stop = rig.count("workflow_steps").await;
+    rig.wait_for_count("workflow_steps", at_stop + 60).await;
+    rig.cluster().start_broker(2);
 }
 
 /// Waits until the group's committed offsets on the event topics add up to `messages`.
