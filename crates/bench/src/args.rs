@@ -20,7 +20,7 @@ pub struct Args {
     /// Write the result table as JSON to this file.
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
-    /// Run only these cases (1-9); repeat or separate by commas. Default: all.
+    /// Run only these cases (1-10); repeat or separate by commas. Default: all.
     #[arg(long, value_delimiter = ',', value_name = "N")]
     pub case: Vec<u8>,
     /// Events in case 8's backlog (default 1 000 000, quick 2 000).
@@ -36,6 +36,9 @@ pub struct Args {
     /// The `bridge-admin` binary for case 5 (default: beside this binary).
     #[arg(long, value_name = "PATH")]
     pub bridge_admin: Option<PathBuf>,
+    /// The `bridge-adapter` binary for case 10 (default: beside this binary).
+    #[arg(long, value_name = "PATH")]
+    pub bridge_adapter: Option<PathBuf>,
     /// The diesel_cli binary for case 5 (default: `diesel` on PATH, then ~/.cargo/bin).
     #[arg(long, value_name = "PATH")]
     pub diesel: Option<PathBuf>,

@@ -20,6 +20,8 @@ pub enum Unit {
     WalBytes,
     /// Events consumed and persisted per second (higher is better).
     EventsPerSec,
+    /// A count of events, e.g. read twice (lower is better).
+    Events,
 }
 
 impl Unit {
@@ -38,6 +40,7 @@ impl Unit {
             Self::Seconds => "s",
             Self::WalBytes => "B WAL",
             Self::EventsPerSec => "events/s",
+            Self::Events => "events",
         }
     }
 }

@@ -25,6 +25,8 @@ pub struct Scale {
     pub adapter_events: u64,
     /// How long case 8 produces at a steady 1 000 events/s to measure latency.
     pub adapter_steady: Duration,
+    /// How long case 10 produces before its rolling deploy starts.
+    pub deploy_warmup: Duration,
 }
 
 /// Row counts of the case 4 data set.
@@ -69,6 +71,7 @@ impl Scale {
                 .adapter_events
                 .unwrap_or(if quick { 2_000 } else { 1_000_000 }),
             adapter_steady: Duration::from_secs(if quick { 2 } else { 30 }),
+            deploy_warmup: Duration::from_secs(if quick { 2 } else { 10 }),
         }
     }
 }

@@ -23,7 +23,7 @@ fn a_quick_run_measures_every_case_and_writes_json() {
             .expect("the JSON parses");
     std::fs::remove_file(&json).ok();
     let rows = report["rows"].as_array().expect("rows");
-    for case in ["1 ", "2 ", "3 ", "4 ", "5 ", "6 ", "7 ", "8 ", "9 "] {
+    for case in ["1 ", "2 ", "3 ", "4 ", "5 ", "6 ", "7 ", "8 ", "9 ", "10 "] {
         assert!(
             rows.iter()
                 .any(|row| row["case"].as_str().is_some_and(|c| c.starts_with(case))),

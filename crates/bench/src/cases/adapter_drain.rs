@@ -25,8 +25,8 @@ use uuid::Uuid;
 use super::{
     adapter_events::{Mix, Produced},
     adapter_latency::{
-        adapter_latency, broker_latency, producer, send, CommittedOffsets, FETCH_WAIT_MS, GROUP,
-        PARTITIONS, PREFIX,
+        adapter_latency, broker_latency, create_topics, producer, send, CommittedOffsets,
+        FETCH_WAIT_MS, GROUP, PREFIX,
     },
 };
 use crate::{
@@ -41,10 +41,7 @@ const BATCH: usize = 500;
 /// Runs case 8 and returns its rows.
 pub async fn run(ctx: &Context) -> BenchResult<Vec<Row>> {
     let broker = PrivateBroker::start();
-    for &kind in EventType::ALL {
-        broker.create_topic(&kind.topic(PREFIX), PARTITIONS as u32);
-        broker.create_topic(&format!("{}.dlq", kind.topic(PREFIX)), 1);
-    }
+    create_topics(&broker);
     let mut mix = Mix::new();
     let mut backlog = mix.registrations();
     backlog.extend(mix.take(ctx.scale.adapter_events as usize));
@@ -78,7 +75,7 @@ pub async fn run(ctx: &Context) -> BenchResult<Vec<Row>> {
     }));
     let cpu_before = Cpu::now();
     let started = Instant::now();
-    let offsets = CommittedOffsets::new(&broker)?;
+    let offsets = CommittedOffsets::new(&broker, GROUP)?;
     let pool = Db::connect(ours_db.config()).await?;
     loop {
         if offsets.total()? as usize >= total && parked(&pool).await? == 0 {

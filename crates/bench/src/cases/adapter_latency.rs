@@ -41,7 +41,15 @@ type Landed = (String, i32, i64);
 
 /// One event produced in the steady phase: where it landed, when it was
 /// sent, and how long the broker took to acknowledge it.
-type Sent = (Landed, Instant, Duration);
+pub type Sent = (Landed, Instant, Duration);
+
+/// Creates every event topic (`PARTITIONS` each) and its dead-letter topic on `broker`.
+pub fn create_topics(broker: &PrivateBroker) {
+    for &kind in EventType::ALL {
+        broker.create_topic(&kind.topic(PREFIX), PARTITIONS as u32);
+        broker.create_topic(&format!("{}.dlq", kind.topic(PREFIX)), 1);
+    }
+}
 
 /// A producer; `linger_ms` trades latency for batching.
 pub fn producer(broker: &PrivateBroker, linger_ms: &str) -> BenchResult<FutureProducer> {
@@ -77,18 +85,18 @@ fn partitions() -> TopicPartitionList {
     partitions
 }
 
-/// Reads the adapter group's committed offsets.
+/// Reads an adapter group's committed offsets.
 pub struct CommittedOffsets {
     consumer: BaseConsumer,
     partitions: TopicPartitionList,
 }
 
 impl CommittedOffsets {
-    /// A reader of the adapter group's offsets on `broker`.
-    pub fn new(broker: &PrivateBroker) -> BenchResult<Self> {
+    /// A reader of group `group`'s offsets on `broker`.
+    pub fn new(broker: &PrivateBroker, group: &str) -> BenchResult<Self> {
         let consumer: BaseConsumer = ClientConfig::new()
             .set("bootstrap.servers", broker.bootstrap_servers())
-            .set("group.id", GROUP)
+            .set("group.id", group)
             .create()?;
         Ok(Self {
             consumer,
@@ -120,19 +128,22 @@ impl CommittedOffsets {
     }
 }
 
-/// Produces 10 events every 10 ms for `steady`; every event, acknowledged.
-async fn produce_steadily(
+/// Produces 10 events every 10 ms until `stop` completes; every event, acknowledged.
+pub async fn produce_steadily(
     broker: &PrivateBroker,
     mix: &mut Mix,
-    steady: Duration,
+    stop: impl std::future::Future<Output = ()>,
 ) -> BenchResult<Vec<Sent>> {
     let producer = producer(broker, "0")?;
     let mut sends = Vec::new();
     let mut ticker = tokio::time::interval(Duration::from_millis(10));
     let mut pending = Vec::new();
-    let until = Instant::now() + steady;
-    while Instant::now() < until {
-        ticker.tick().await;
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            () = &mut stop => break,
+            _ = ticker.tick() => {}
+        }
         if pending.len() < 10 {
             pending.extend(mix.take(100));
         }
@@ -174,7 +185,82 @@ pub struct Steady {
 }
 
 /// When the committed offsets were read, and what they were.
-type Observed = (Instant, HashMap<(String, i32), i64>);
+pub type Observed = (Instant, HashMap<(String, i32), i64>);
+
+/// A thread reading a group's committed offsets every 2 ms, keeping every reading.
+pub struct OffsetWatch {
+    watching: Arc<AtomicBool>,
+    seen: Arc<Mutex<Vec<Observed>>>,
+    thread: std::thread::JoinHandle<BenchResult<()>>,
+}
+
+impl OffsetWatch {
+    /// Starts reading with `reader`.
+    pub fn start(reader: CommittedOffsets) -> Self {
+        let watching = Arc::new(AtomicBool::new(true));
+        let seen: Arc<Mutex<Vec<Observed>>> = Arc::default();
+        let thread = {
+            let (watching, seen) = (watching.clone(), seen.clone());
+            std::thread::spawn(move || -> BenchResult<()> {
+                while watching.load(Ordering::Relaxed) {
+                    let each = reader.each()?;
+                    seen.lock()
+                        .expect("not poisoned")
+                        .push((Instant::now(), each));
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                Ok(())
+            })
+        };
+        Self {
+            watching,
+            seen,
+            thread,
+        }
+    }
+
+    /// Stops reading; every reading, oldest first.
+    pub fn finish(self) -> BenchResult<Vec<Observed>> {
+        self.watching.store(false, Ordering::Relaxed);
+        self.thread
+            .join()
+            .map_err(|_| "the offset watcher panicked")??;
+        Ok(std::mem::take(
+            &mut *self.seen.lock().expect("not poisoned"),
+        ))
+    }
+}
+
+/// Waits (at most 30 s) until `offsets` shows every event of `sent` committed.
+pub async fn wait_committed(offsets: &CommittedOffsets, sent: &[Sent]) -> BenchResult<()> {
+    let last = last_offsets(sent);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        let each = offsets.each()?;
+        if last
+            .iter()
+            .all(|(tp, offset)| each.get(tp).is_some_and(|c| c > offset))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+/// Each event's milliseconds from its produce call to the first reading in
+/// `seen` that shows its offset committed.
+pub fn committed_latencies(sent: &[Sent], seen: &[Observed]) -> BenchResult<Vec<f64>> {
+    sent.iter()
+        .map(|((topic, partition, offset), sent_at, _)| {
+            let key = (topic.clone(), *partition);
+            seen.iter()
+                .find(|(at, each)| *at >= *sent_at && each.get(&key).is_some_and(|c| c > offset))
+                .map(|(at, _)| at.duration_since(*sent_at).as_secs_f64() * 1000.0)
+                .ok_or_else(|| format!("{topic}[{partition}]@{offset} was never committed").into())
+        })
+        .collect()
+}
 
 /// Produces at 1 000 events/s for `steady` to the running adapter and
 /// measures each event's time from the produce call to its offset committed.
@@ -184,56 +270,16 @@ pub async fn adapter_latency(
     offsets: &CommittedOffsets,
     steady: Duration,
 ) -> BenchResult<Steady> {
-    let watching = Arc::new(AtomicBool::new(true));
-    let seen: Arc<Mutex<Vec<Observed>>> = Arc::default();
-    let watcher = {
-        let (watching, seen) = (watching.clone(), seen.clone());
-        let reader = CommittedOffsets::new(broker)?;
-        std::thread::spawn(move || -> BenchResult<()> {
-            while watching.load(Ordering::Relaxed) {
-                let each = reader.each()?;
-                seen.lock()
-                    .expect("not poisoned")
-                    .push((Instant::now(), each));
-                std::thread::sleep(Duration::from_millis(2));
-            }
-            Ok(())
-        })
-    };
-    let sent = produce_steadily(broker, mix, steady).await;
+    let watch = OffsetWatch::start(CommittedOffsets::new(broker, GROUP)?);
+    let sent = produce_steadily(broker, mix, tokio::time::sleep(steady)).await;
     if let Ok(sent) = &sent {
-        let last = last_offsets(sent);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            let each = offsets.each()?;
-            if last
-                .iter()
-                .all(|(tp, offset)| each.get(tp).is_some_and(|c| c > offset))
-            {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_committed(offsets, sent).await?;
     }
-    watching.store(false, Ordering::Relaxed);
-    watcher
-        .join()
-        .map_err(|_| "the offset watcher panicked")??;
+    let seen = watch.finish()?;
     let sent = sent?;
-    let seen = seen.lock().expect("not poisoned");
-    let committed = sent
-        .iter()
-        .map(|((topic, partition, offset), sent_at, _)| {
-            let key = (topic.clone(), *partition);
-            seen.iter()
-                .find(|(at, each)| *at >= *sent_at && each.get(&key).is_some_and(|c| c > offset))
-                .map(|(at, _)| at.duration_since(*sent_at).as_secs_f64() * 1000.0)
-                .ok_or_else(|| format!("{topic}[{partition}]@{offset} was never committed").into())
-        })
-        .collect::<BenchResult<_>>()?;
     let reads = seen.windows(2).map(|pair| pair[1].0 - pair[0].0);
     Ok(Steady {
-        committed,
+        committed: committed_latencies(&sent, &seen)?,
         acked: sent
             .iter()
             .map(|(_, _, acked)| acked.as_secs_f64() * 1000.0)
@@ -289,7 +335,7 @@ pub async fn broker_latency(
             Ok(received)
         })
     };
-    let sent = produce_steadily(broker, mix, steady).await;
+    let sent = produce_steadily(broker, mix, tokio::time::sleep(steady)).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     reading.store(false, Ordering::Relaxed);
     let received = reader.join().map_err(|_| "the latency reader panicked")??;

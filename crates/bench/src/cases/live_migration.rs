@@ -22,7 +22,7 @@ use std::{
 use bridge_models::{Db, FsmTransition};
 use bridge_testkit::TestDatabase;
 
-use super::{migrations::find_bridge_admin, single_append::new_transition};
+use super::{migrations::find_beside, single_append::new_transition};
 use crate::{
     direct::Direct,
     measure::quantile,
@@ -47,7 +47,7 @@ struct Run {
 
 /// Runs case 9: both runs, each on a fresh migrated database.
 pub async fn run(ctx: &Context) -> BenchResult<Vec<Row>> {
-    let Some(admin) = find_bridge_admin(ctx.args.bridge_admin.as_ref()) else {
+    let Some(admin) = find_beside(ctx.args.bridge_admin.as_ref(), "bridge-admin") else {
         let why = "bridge-admin not built (cargo build --release -p bridge-admin)";
         return Ok(vec![Row::failed(CASE, Unit::P99Millis, Mark::Skipped, why)]);
     };

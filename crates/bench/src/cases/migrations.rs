@@ -144,13 +144,13 @@ fn find_diesel(flag: Option<&PathBuf>) -> Option<PathBuf> {
     runs(&in_cargo).then_some(in_cargo)
 }
 
-/// `bridge-admin`: the flag, else beside this binary (same cargo profile).
-pub(super) fn find_bridge_admin(flag: Option<&PathBuf>) -> Option<PathBuf> {
+/// Our binary `name`: the flag, else beside this binary (same cargo profile).
+pub(super) fn find_beside(flag: Option<&PathBuf>, name: &str) -> Option<PathBuf> {
     if let Some(path) = flag {
         return Some(path.clone());
     }
     let exe = std::env::current_exe().ok()?;
-    let beside = exe.parent()?.join("bridge-admin");
+    let beside = exe.parent()?.join(name);
     beside.is_file().then_some(beside)
 }
 
@@ -165,7 +165,7 @@ pub async fn run(ctx: &Context) -> Vec<Row> {
             Row::failed(REDO, Unit::Seconds, Mark::Skipped, why),
         ];
     };
-    let Some(admin) = find_bridge_admin(ctx.args.bridge_admin.as_ref()) else {
+    let Some(admin) = find_beside(ctx.args.bridge_admin.as_ref(), "bridge-admin") else {
         let why = "bridge-admin not built (cargo build --release -p bridge-admin)";
         return vec![
             Row::failed(UP, Unit::Seconds, Mark::Skipped, why),

@@ -1,5 +1,5 @@
-//! The five cases of issue 5, the two of issue 12 (retention), the adapter's (issue 10) and
-//! the live migration's (issue 20), each in its own file.
+//! The five cases of issue 5, the two of issue 12 (retention), the adapter's (issue 10),
+//! the live migration's (issue 20) and the rolling deploy's, each in its own file.
 
 mod adapter_drain;
 mod adapter_events;
@@ -14,6 +14,7 @@ mod plain_tables;
 mod read_queries;
 mod reads_at_scale;
 mod retention_shed;
+mod rolling_deploy;
 mod single_append;
 mod writes;
 
@@ -106,6 +107,9 @@ pub async fn run_all(ctx: &Context) -> Report {
                 err.to_string(),
             )),
         }
+    }
+    if ctx.args.runs_case(10) {
+        report.rows.extend(rolling_deploy::run(ctx).await);
     }
     report
 }

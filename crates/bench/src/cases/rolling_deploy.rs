@@ -1,0 +1,442 @@
+//! Case 10: a rolling deploy of three `bridge-adapter` processes in one
+//! consumer group under a steady 1 000 events/s, once with eager assignment
+//! (`range`) and once with the adapter's default, cooperative-sticky, each on
+//! a broker, group and database of its own. Each process in turn gets
+//! SIGTERM and is started again; the next goes once the group owns every
+//! partition again, each member some (`adapter_assigned_partitions`).
+//! Figures: produce call to offset committed (`adapter_latency`'s
+//! measurement) for the events produced during the deploy, and the events
+//! read twice: `adapter_events_consumed_total` summed over every process's
+//! life (read just before its SIGTERM, after which it takes no new batch,
+//! and at the end) minus the events produced, beside one batch per
+//! partition revoked from a running member (`adapter_partitions_revoked_total`,
+//! summed the same way).
+//!
+//! The broker is tansu (`PrivateBroker`), not librdkafka's mock cluster,
+//! although the mock serves both assignments: the mock's coordinator holds
+//! every join open for the session timeout less one second
+//! (`rd_kafka_mock_cgrp_classic_rebalance` in librdkafka 2.12) instead of
+//! completing it once every member has rejoined, and refuses offset commits
+//! meanwhile, so every restart would cost a session timeout of latency that
+//! a Kafka broker does not charge.
+
+use std::{
+    net::TcpListener,
+    ops::AddAssign,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use bridge_events::EventType;
+use bridge_testkit::{PrivateBroker, TestDatabase};
+use tokio::sync::Notify;
+
+use super::{
+    adapter_events::Mix,
+    adapter_latency::{
+        committed_latencies, create_topics, produce_steadily, producer, send, wait_committed,
+        CommittedOffsets, OffsetWatch, FETCH_WAIT_MS, PARTITIONS, PREFIX,
+    },
+    migrations::find_beside,
+};
+use crate::{
+    measure::quantile,
+    report::{Mark, Row, Target, Unit},
+    BenchResult, Context,
+};
+
+/// Members of the group.
+const MEMBERS: usize = 3;
+
+/// The adapter's default `--batch-size`, which the case keeps.
+const BATCH: f64 = 500.0;
+
+/// How long a member may take to stop, or the group to share every partition.
+const PATIENCE: Duration = Duration::from_secs(120);
+
+/// How the group assigns partitions.
+#[derive(Debug, Clone, Copy)]
+enum Assignment {
+    /// `range`: every rebalance revokes every partition of every member.
+    Eager,
+    /// `cooperative-sticky` (KIP-429), the adapter's default: only the partitions that move.
+    Cooperative,
+}
+
+impl Assignment {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Eager => "eager (range)",
+            Self::Cooperative => "cooperative-sticky",
+        }
+    }
+
+    fn group(self) -> &'static str {
+        match self {
+            Self::Eager => "bench_deploy_eager",
+            Self::Cooperative => "bench_deploy_cooperative",
+        }
+    }
+
+    fn args(self) -> &'static [&'static str] {
+        match self {
+            Self::Eager => &["-X", "partition.assignment.strategy=range"],
+            Self::Cooperative => &[],
+        }
+    }
+}
+
+/// Runs case 10 and returns its rows: per assignment, latency and re-deliveries.
+pub async fn run(ctx: &Context) -> Vec<Row> {
+    let mut rows = Vec::new();
+    let program = find_beside(ctx.args.bridge_adapter.as_ref(), "bridge-adapter");
+    for assignment in [Assignment::Eager, Assignment::Cooperative] {
+        let latency = format!("10 rolling deploy, {}", assignment.name());
+        let again = format!("10 read again per restart, {}", assignment.name());
+        let Some(program) = &program else {
+            let why = "bridge-adapter not built (cargo build --release -p bridge-adapter)";
+            rows.push(Row::failed(latency, Unit::P99Millis, Mark::Skipped, why));
+            rows.push(Row::failed(again, Unit::Events, Mark::Skipped, why));
+            continue;
+        };
+        match deploy(ctx, program, assignment).await {
+            Ok(deployed) => rows.extend(deployed.rows(latency, again)),
+            Err(err) => {
+                rows.push(Row::failed(
+                    latency,
+                    Unit::P99Millis,
+                    Mark::Error,
+                    err.to_string(),
+                ));
+                rows.push(Row::failed(
+                    again,
+                    Unit::Events,
+                    Mark::Error,
+                    err.to_string(),
+                ));
+            }
+        }
+    }
+    rows
+}
+
+/// What one deploy measured.
+struct Deployed {
+    /// Milliseconds to committed of each event produced during the deploy.
+    during: Vec<f64>,
+    /// The same of each event produced in the warm-up before it.
+    before: Vec<f64>,
+    /// Each restart, from SIGTERM to every partition owned again.
+    restarts: Vec<Duration>,
+    /// Events produced in all.
+    produced: usize,
+    /// Consumption and revocations over every process's life.
+    counts: Counts,
+}
+
+impl Deployed {
+    fn rows(&self, latency: String, again: String) -> [Row; 2] {
+        let restarts: Vec<String> = self
+            .restarts
+            .iter()
+            .map(|d| format!("{:.1} s", d.as_secs_f64()))
+            .collect();
+        let read_again = self.counts.consumed - self.produced as f64;
+        let per_restart = read_again / MEMBERS as f64;
+        let revoked = self.counts.revoked / MEMBERS as f64;
+        let bound = BATCH * revoked;
+        [
+            Row::measured(
+                latency,
+                Unit::P99Millis,
+                quantile(&self.during, 0.99),
+                "target",
+                1000.0,
+                Target::UnderMillis { millis: 1000.0 },
+            )
+            .with_note(format!(
+                "produce call to offset committed of the {} events produced during the deploy: \
+                 p50 {:.1} ms, max {:.1} ms; before it: p50 {:.1} ms, p99 {:.1} ms; \
+                 restarts (SIGTERM to every partition owned again): {}",
+                self.during.len(),
+                quantile(&self.during, 0.5),
+                quantile(&self.during, 1.0),
+                quantile(&self.before, 0.5),
+                quantile(&self.before, 0.99),
+                restarts.join(", "),
+            )),
+            Row::measured(
+                again,
+                Unit::Events,
+                per_restart,
+                format!("{BATCH:.0} per revoked partition"),
+                bound,
+                Target::Under { value: bound },
+            )
+            .with_note(format!(
+                "{:.0} consumed, {} produced, {read_again:.0} read again in {MEMBERS} restarts; \
+                 {revoked:.1} partitions revoked from running members per restart",
+                self.counts.consumed, self.produced,
+            )),
+        ]
+    }
+}
+
+/// One deploy on a broker, group and database of its own.
+async fn deploy(ctx: &Context, program: &Path, assignment: Assignment) -> BenchResult<Deployed> {
+    let broker = PrivateBroker::start();
+    create_topics(&broker);
+    let database = TestDatabase::migrated();
+    let mut mix = Mix::new();
+    let registrations = mix.registrations();
+    let registrar = producer(&broker, "0")?;
+    for event in &registrations {
+        send(&registrar, event).await?;
+    }
+    let rig = Rig {
+        program,
+        brokers: broker.bootstrap_servers(),
+        database_url: database.url(),
+        assignment,
+        logs: &ctx.work_dir,
+    };
+    let mut members = (1..=MEMBERS)
+        .map(|n| rig.start(&format!("{n}")))
+        .collect::<BenchResult<Vec<_>>>()?;
+    share_every_partition(&members).await?;
+
+    let offsets = CommittedOffsets::new(&broker, assignment.group())?;
+    let watch = OffsetWatch::start(CommittedOffsets::new(&broker, assignment.group())?);
+    let stop = Notify::new();
+    let (sent, rolled) = tokio::join!(
+        produce_steadily(&broker, &mut mix, stop.notified()),
+        async {
+            let rolled = roll(&rig, &mut members, ctx.scale.deploy_warmup).await;
+            stop.notify_one();
+            rolled
+        }
+    );
+    let committed = match (&sent, &rolled) {
+        (Ok(sent), Ok(_)) => wait_committed(&offsets, sent).await,
+        _ => Ok(()),
+    };
+    let seen = watch.finish()?;
+    let (sent, rolled) = (sent?, rolled?);
+    committed?;
+
+    let mut counts = rolled.counts;
+    for member in &members {
+        counts += member.counts().await?;
+    }
+    let (mut during, mut before) = (Vec::new(), Vec::new());
+    for (millis, (_, sent_at, _)) in committed_latencies(&sent, &seen)?.into_iter().zip(&sent) {
+        if *sent_at >= rolled.started {
+            during.push(millis);
+        } else {
+            before.push(millis);
+        }
+    }
+    Ok(Deployed {
+        during,
+        before,
+        restarts: rolled.restarts,
+        produced: registrations.len() + sent.len(),
+        counts,
+    })
+}
+
+/// What the rolling restarts did.
+struct Rolled {
+    /// When the first SIGTERM went.
+    started: Instant,
+    /// Each restart, from SIGTERM to every partition owned again.
+    restarts: Vec<Duration>,
+    /// The stopped processes' counts.
+    counts: Counts,
+}
+
+/// After `warmup`, stops and starts each member in turn, the next once the
+/// group shares every partition again; the producer stops when this returns.
+async fn roll(rig: &Rig<'_>, members: &mut [Member], warmup: Duration) -> BenchResult<Rolled> {
+    tokio::time::sleep(warmup).await;
+    let started = Instant::now();
+    let mut counts = Counts::default();
+    let mut restarts = Vec::new();
+    for n in 0..members.len() {
+        let stopping = Instant::now();
+        counts += members[n].counts().await?;
+        members[n].terminate().await?;
+        members[n] = rig.start(&format!("{}-again", n + 1))?;
+        share_every_partition(members).await?;
+        restarts.push(stopping.elapsed());
+    }
+    Ok(Rolled {
+        started,
+        restarts,
+        counts,
+    })
+}
+
+/// Waits until `members` own every event partition between them, each some.
+async fn share_every_partition(members: &[Member]) -> BenchResult<()> {
+    let every = (EventType::ALL.len() as i32 * PARTITIONS) as f64;
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let mut owned = Vec::new();
+        for member in members {
+            owned.push(member.metric(bridge_adapter::metrics::ASSIGNED).await);
+        }
+        if owned.iter().all(|&n| n > 0.0) && owned.iter().sum::<f64>() == every {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("partitions owned: {owned:?} of {every}").into());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// What every member of one deploy shares.
+struct Rig<'a> {
+    program: &'a Path,
+    brokers: String,
+    database_url: &'a str,
+    assignment: Assignment,
+    /// Where each member's log goes.
+    logs: &'a Path,
+}
+
+impl Rig<'_> {
+    /// Starts member `name` with the adapter's defaults but for the broker,
+    /// group, database, HTTP port, fetch wait and assignment.
+    fn start(&self, name: &str) -> BenchResult<Member> {
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let log = self
+            .logs
+            .join(format!("adapter-{}-{name}.log", self.assignment.group()));
+        let file = std::fs::File::create(&log)?;
+        let child = Command::new(self.program)
+            .current_dir(self.logs)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("RUST_LOG", "info,librdkafka=warn")
+            .args(["--brokers", &self.brokers])
+            .args(["--group-id", self.assignment.group()])
+            .args(["--topic-prefix", PREFIX])
+            .args(["--database-url", self.database_url])
+            .args(["--http-addr", &format!("127.0.0.1:{port}")])
+            .args(["-X", &format!("fetch.wait.max.ms={FETCH_WAIT_MS}")])
+            .args(self.assignment.args())
+            .stdin(Stdio::null())
+            .stdout(file.try_clone()?)
+            .stderr(file)
+            .spawn()
+            .map_err(|err| format!("starting {}: {err}", self.program.display()))?;
+        Ok(Member { child, port, log })
+    }
+}
+
+/// Consumption and revocations of one or more adapter processes.
+#[derive(Debug, Default, Clone, Copy)]
+struct Counts {
+    /// Events taken into a batch (`adapter_events_consumed_total`).
+    consumed: f64,
+    /// Partitions revoked (`adapter_partitions_revoked_total`).
+    revoked: f64,
+}
+
+impl AddAssign for Counts {
+    fn add_assign(&mut self, other: Self) {
+        self.consumed += other.consumed;
+        self.revoked += other.revoked;
+    }
+}
+
+/// One `bridge-adapter` process; killed when dropped.
+struct Member {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Member {
+    /// Its `/metrics` text, or `None` while it does not answer.
+    async fn metrics(&self) -> Option<String> {
+        let url = format!("http://127.0.0.1:{}/metrics", self.port);
+        tokio::task::spawn_blocking(move || {
+            let agent: ureq::Agent = ureq::Agent::config_builder()
+                .timeout_global(Some(Duration::from_secs(5)))
+                .build()
+                .into();
+            agent
+                .get(&url)
+                .call()
+                .ok()?
+                .body_mut()
+                .read_to_string()
+                .ok()
+        })
+        .await
+        .ok()
+        .flatten()
+    }
+
+    /// The sum of metric `name` over its labels (0 while it does not answer).
+    async fn metric(&self, name: &str) -> f64 {
+        self.metrics()
+            .await
+            .map_or(0.0, |text| bridge_adapter::metrics::sum(&text, name))
+    }
+
+    /// Its counts so far.
+    async fn counts(&self) -> BenchResult<Counts> {
+        let text = self
+            .metrics()
+            .await
+            .ok_or_else(|| format!("no /metrics:\n{}", self.tail()))?;
+        let sum = |name| bridge_adapter::metrics::sum(&text, name);
+        Ok(Counts {
+            consumed: sum(bridge_adapter::metrics::CONSUMED),
+            revoked: sum(bridge_adapter::metrics::REVOKED),
+        })
+    }
+
+    /// SIGTERM, then waits for a clean exit.
+    async fn terminate(&mut self) -> BenchResult<()> {
+        let signalled = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()?;
+        if !signalled.success() {
+            return Err(format!("kill -TERM {} failed", self.child.id()).into());
+        }
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return if status.success() {
+                    Ok(())
+                } else {
+                    Err(format!("adapter exited {status}:\n{}", self.tail()).into())
+                };
+            }
+            if Instant::now() > deadline {
+                return Err(format!("adapter ignored SIGTERM:\n{}", self.tail()).into());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The last lines of its log (the scratch directory goes at the end of the run).
+    fn tail(&self) -> String {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().rev().take(10).collect();
+        lines.into_iter().rev().collect::<Vec<_>>().join("\n")
+    }
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
