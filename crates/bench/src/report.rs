@@ -78,7 +78,7 @@ impl Target {
         match self {
             Self::MinRatio { ratio } => format!(">= {ratio:.2}x"),
             Self::IndexScanUnder { millis } => format!("idx, < {millis} ms"),
-            Self::Under { value } => format!("< {value}"),
+            Self::Under { value } => format!("< {value:.0}"),
             Self::UnderMillis { millis } => format!("< {millis} ms"),
             Self::None => "-".to_owned(),
         }
