@@ -381,8 +381,18 @@ async fn a_deadlock_with_another_transaction_is_tried_again_never_dead_lettered(
     // One batch, one lane: the lane locks A, then waits for B.
     rig.produce_to(&support::aggregation(a, 1), 0).await;
     rig.produce_to(&support::aggregation(b, 2), 0).await;
-    // The other transaction holds B; its own deadlock check comes late, so
-    // the lane's finds the circle and the lane is the one aborted.
+    // PostgreSQL looks for a deadlock once, deadlock_timeout after a
+    // session starts to wait. The lane's sessions look after 5 s, time for
+    // the test to close the circle however loaded the machine; the other
+    // transaction, holding B, looks after 60 s: the lane finds the circle
+    // and is the one aborted.
+    other
+        .batch_execute(&format!(
+            "ALTER DATABASE \"{}\" SET deadlock_timeout = '5s'",
+            rig.database.name()
+        ))
+        .await
+        .unwrap();
     other
         .batch_execute(&format!(
             "BEGIN; SET LOCAL deadlock_timeout = '60s';
