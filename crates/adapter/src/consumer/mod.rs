@@ -134,6 +134,9 @@ impl Loop {
         if rebalances != state.rebalances {
             state.rebalances = rebalances;
             self.keep_assigned(&mut state.next);
+            let mut carried: Vec<Consumed> = state.carry.drain(..).collect();
+            self.keep_assigned(&mut carried);
+            state.carry.extend(carried);
             if let Some(assigned) = self.assigned() {
                 state.held.retain_assigned(&assigned);
             }
