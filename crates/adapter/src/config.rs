@@ -113,11 +113,17 @@ const KAFKA_ENV_PREFIX: &str = "BRIDGE_ADAPTER_KAFKA_";
 impl Config {
     /// Every topic the adapter needs: each event's topic, then each dead-letter topic.
     pub fn topics(&self) -> Vec<String> {
-        let events = bridge_events::EventType::ALL
+        let events = self.event_topics();
+        let letters: Vec<String> = events.iter().map(|t| bridge_events::dlq_topic(t)).collect();
+        events.into_iter().chain(letters).collect()
+    }
+
+    /// The topics the adapter consumes: each event's topic.
+    pub fn event_topics(&self) -> Vec<String> {
+        bridge_events::EventType::ALL
             .iter()
-            .map(|kind| kind.topic(&self.topic_prefix));
-        let letters = events.clone().map(|topic| bridge_events::dlq_topic(&topic));
-        events.chain(letters).collect()
+            .map(|kind| kind.topic(&self.topic_prefix))
+            .collect()
     }
 
     /// The librdkafka properties from the environment, then from `-X` (which win).

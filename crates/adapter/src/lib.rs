@@ -23,7 +23,7 @@ mod tasks;
 
 use std::{future::Future, sync::Arc, time::Duration};
 
-use bridge_events::{Event, EventType};
+use bridge_events::Event;
 use bridge_models::Db;
 use diesel_async::AsyncPgConnection;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -189,10 +189,7 @@ fn consumer(
     let consumer: StreamConsumer<context::AdapterContext> = consumer_config(config, properties)
         .create_with_context(context::AdapterContext::new(health))
         .map_err(|err| AdapterError::kafka("creating the consumer", err))?;
-    let topics: Vec<String> = EventType::ALL
-        .iter()
-        .map(|kind| kind.topic(&config.topic_prefix))
-        .collect();
+    let topics = config.event_topics();
     let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
     consumer
         .subscribe(&topics)

@@ -49,6 +49,15 @@ async fn a_member_without_partitions_while_the_group_lags_is_unhealthy_until_the
     } else {
         (&first, &second)
     };
+    // Poison, dead-lettered by the busy member: the dead-letter topic holds
+    // a message no group reads, which is no backlog of this group.
+    let steps = bridge_events::EventType::StepCompleted.topic(support::PREFIX);
+    rig.produce_raw(&steps, "", b"not json", &[]).await;
+    let dead_lettered = support::wait_until(support::PATIENCE, || async {
+        support::metric_sum(busy, "adapter_events_dead_lettered_total") == 1.0
+    })
+    .await;
+    assert!(dead_lettered, "{}", rig.all_logs());
     assert_eq!(health(idle).0, 200, "no lag yet: {}", health(idle).1);
 
     // The busy member's batch waits for a row the test holds: its offsets

@@ -33,17 +33,16 @@ impl Loop {
             return;
         }
         let consumer = self.consumer.clone();
-        let topics = self.config.topics();
+        let topics = self.config.event_topics();
         let backlog = tokio::task::spawn_blocking(move || uncommitted(&consumer, &topics)).await;
-        if let Ok(Ok(messages)) = backlog {
-            metrics::gauge!(m::UNASSIGNED_BACKLOG).set(messages as f64);
-        }
         match backlog {
-            Ok(Ok(0)) => self.health.set_starved(None),
-            Ok(Ok(messages)) => self.health.set_starved(Some(format!(
-                "no partition assigned for {}s while the group has {messages} messages not committed",
-                unassigned.as_secs()
-            ))),
+            Ok(Ok(messages)) => {
+                metrics::gauge!(m::UNASSIGNED_BACKLOG).set(messages as f64);
+                self.health.set_starved((messages > 0).then(|| format!(
+                    "no partition assigned for {}s while the group has {messages} messages not committed",
+                    unassigned.as_secs()
+                )));
+            }
             Ok(Err(err)) => tracing::warn!(%err, "looking up the group's uncommitted messages"),
             Err(err) => tracing::warn!(%err, "the group backlog lookup failed"),
         }
