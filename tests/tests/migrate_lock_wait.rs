@@ -1,6 +1,7 @@
 //! `run_pending` in a service under a long transaction: the embedded migration that builds
 //! an index on a live table stalls writers at most its lock timeout, applies once the
-//! transaction ends, or fails with `DdlLockTimeout` naming the blocker and applying nothing.
+//! transaction ends, or fails with `DdlLockTimeout` naming the blocker and applying nothing;
+//! a second replica starting meanwhile waits for the first instead of failing.
 
 use std::{
     sync::{
@@ -28,8 +29,9 @@ const BEFORE: &str = "2026-11-25-000001";
 const INSERT: &str = "INSERT INTO workflow_executions \
      (correlation_id, workflow_type, current_state, namespace, started_at) \
      VALUES (gen_random_uuid(), 'lock-wait-test', 'PENDING', 'tenant', now())";
-/// What a write may take beyond the lock timeout on a busy machine.
-const MARGIN: Duration = Duration::from_secs(3);
+/// What a write may take beyond the lock timeout on a loaded 2-core machine running tests in
+/// parallel: small, and far below how long the tests hold the table.
+const MARGIN: Duration = Duration::from_millis(1500);
 
 #[derive(QueryableByName)]
 struct Count {
@@ -95,6 +97,35 @@ fn writers(url: &str, stop: &Arc<AtomicBool>) -> Vec<thread::JoinHandle<(u64, Du
         .collect()
 }
 
+/// Writers of `workflow_executions` at a steady pace, then a session holding the table in
+/// an open transaction (returned with its pid); started off the runtime.
+async fn writers_behind_a_holder(url: &str) -> (SyncPgConnection, i32, Writers) {
+    let url = url.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let stop = Arc::new(AtomicBool::new(false));
+        let handles = writers(&url, &stop);
+        let (holder, pid) = hold_table(&url);
+        (holder, pid, Writers { stop, handles })
+    })
+    .await
+    .unwrap()
+}
+
+/// The writers of [`writers_behind_a_holder`].
+struct Writers {
+    stop: Arc<AtomicBool>,
+    handles: Vec<thread::JoinHandle<(u64, Duration)>>,
+}
+
+impl Writers {
+    /// Stops them; returns their writes and the slowest write.
+    async fn stop(self) -> (u64, Duration) {
+        tokio::task::spawn_blocking(move || stop_writers(&self.stop, self.handles))
+            .await
+            .unwrap()
+    }
+}
+
 fn stop_writers(
     stop: &AtomicBool,
     writers: Vec<thread::JoinHandle<(u64, Duration)>>,
@@ -125,16 +156,7 @@ fn index_state(url: &str) -> (i64, i64) {
 async fn run_pending_waits_out_a_long_transaction_without_stalling_the_writers() {
     let db = with_index_migration_pending().await;
     let url = db.url().to_owned();
-    let (holder, writers_of, stop) = tokio::task::spawn_blocking({
-        let url = url.clone();
-        move || {
-            let stop = Arc::new(AtomicBool::new(false));
-            let writers = writers(&url, &stop);
-            (hold_table(&url).0, writers, stop)
-        }
-    })
-    .await
-    .unwrap();
+    let (holder, _, writers) = writers_behind_a_holder(&url).await;
 
     let held = Duration::from_secs(8);
     let release = tokio::task::spawn_blocking(move || {
@@ -146,9 +168,7 @@ async fn run_pending_waits_out_a_long_transaction_without_stalling_the_writers()
     let applied = migrate::run_pending(&url).await.unwrap();
     let took = started.elapsed();
     release.await.unwrap();
-    let (writes, worst) = tokio::task::spawn_blocking(move || stop_writers(&stop, writers_of))
-        .await
-        .unwrap();
+    let (writes, worst) = writers.stop().await;
 
     assert!(
         applied.iter().any(|step| step.version == INDEX_MIGRATION),
@@ -171,12 +191,7 @@ async fn run_pending_waits_out_a_long_transaction_without_stalling_the_writers()
 async fn run_pending_that_never_gets_its_lock_names_the_blocker_and_applies_nothing() {
     let db = with_index_migration_pending().await;
     let url = db.url().to_owned();
-    let (holder, pid) = tokio::task::spawn_blocking({
-        let url = url.clone();
-        move || hold_table(&url)
-    })
-    .await
-    .unwrap();
+    let (holder, pid, writers) = writers_behind_a_holder(&url).await;
 
     let options = Options {
         ddl_lock_timeout: Duration::from_millis(500),
@@ -188,7 +203,13 @@ async fn run_pending_that_never_gets_its_lock_names_the_blocker_and_applies_noth
         ..Options::new(&url)
     };
     let err = migrate::run_pending_with(options).await.unwrap_err();
+    let (writes, worst) = writers.stop().await;
     drop(holder);
+    let bound = Duration::from_millis(500) + MARGIN;
+    assert!(
+        worst < bound,
+        "the slowest of {writes} writes took {worst:?} (bound {bound:?})"
+    );
 
     let MigrateError::DdlLockTimeout {
         ref dir_name,
@@ -222,4 +243,58 @@ async fn run_pending_that_never_gets_its_lock_names_the_blocker_and_applies_noth
         .await
         .unwrap();
     assert_eq!(state, (0, 0), "neither recorded nor in the catalog");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replica_starting_while_another_retries_waits_for_it_and_the_migration_applies_once() {
+    let db = with_index_migration_pending().await;
+    let url = db.url().to_owned();
+    let (holder, _, writers) = writers_behind_a_holder(&url).await;
+    // Short bounds, the same for both replicas: one migration may retry for
+    // 8 lock timeouts of 1 s and 1.3 s of waits; the advisory-lock wait is left to its default.
+    let options = Options {
+        ddl_lock_timeout: Duration::from_secs(1),
+        lock_retry: LockRetry {
+            attempts: 8,
+            first_wait: Duration::from_millis(100),
+            max_wait: Duration::from_millis(200),
+        },
+        ..Options::new(&url)
+    };
+    assert_eq!(options.lock_timeout, None);
+
+    let held = Duration::from_secs(4);
+    let release = tokio::task::spawn_blocking(move || {
+        thread::sleep(held);
+        let mut holder = holder;
+        execute(&mut holder, "COMMIT");
+    });
+    let started = Instant::now();
+    let (first, second) = tokio::join!(
+        migrate::run_pending_with(options.clone()),
+        migrate::run_pending_with(options),
+    );
+    let took = started.elapsed();
+    release.await.unwrap();
+    writers.stop().await;
+
+    let (first, second) = (
+        first.expect("the first replica"),
+        second.expect("the second replica waits for the migration lock instead of failing"),
+    );
+    let index_steps = first
+        .iter()
+        .chain(&second)
+        .filter(|step| step.version == INDEX_MIGRATION)
+        .count();
+    assert_eq!(index_steps, 1, "applied exactly once: {first:?} {second:?}");
+    assert!(
+        first.is_empty() != second.is_empty(),
+        "one replica applied the pending migrations, the other found none: {first:?} {second:?}"
+    );
+    assert!(took >= held, "both waited for the transaction: {took:?}");
+    let state = tokio::task::spawn_blocking(move || index_state(&url))
+        .await
+        .unwrap();
+    assert_eq!(state, (1, 1), "recorded and built");
 }

@@ -74,7 +74,7 @@ async fn run_pending_works_on_a_current_thread_runtime_and_releases_the_lock() {
 
     // The first run's session, and with it the migration lock, ended with the call.
     let mut options = Options::new(db.url());
-    options.lock_timeout = std::time::Duration::from_secs(2);
+    options.lock_timeout = Some(std::time::Duration::from_secs(2));
     let again = Migrator::new(options)
         .up(None, migrate::Mode::default(), migrate::LogReporter)
         .await

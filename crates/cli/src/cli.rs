@@ -1,10 +1,12 @@
 //! The command line: global options and one struct per subcommand.
 
-use std::{path::PathBuf, time::Duration};
+use std::path::PathBuf;
 
 use bridge_migrate::{LockRetry, Mode, Options};
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use uuid::Uuid;
+
+use crate::seconds::Seconds;
 
 const AFTER_HELP: &str = "\
 Connection: --database-url, else DATABASE_URL (environment or .env), else the PG* variables
@@ -24,8 +26,11 @@ Exit codes:
   8   authentication or authorisation refused (wrong password, unknown role, no CONNECT right)
   9   server busy: no connection slot free (--wait retries)
   10  TLS failed (server without TLS under sslmode=require, untrusted certificate, wrong host)
-  11  a migration's table locks not acquired: --ddl-lock-timeout fired on each of --ddl-attempts
-      (rolled back; the error names the blocking sessions)
+  11  a migration's table locks not acquired: --ddl-lock-timeout fired on each of --ddl-attempts;
+      the error names the blocking sessions. In a transaction: rolled back, nothing of it applied.
+      With run_in_transaction = false: not recorded as applied, but statements before the one
+      that waited may have committed, and an index its build left INVALID may stay (status lists
+      it; the next run drops it and builds it again)
   12  not found (inspect: no workflow has that id or correlation id)
 
 Example:
@@ -65,26 +70,26 @@ pub struct Global {
     /// Keep retrying an unreachable or busy server for up to SECONDS [default: fail at once]
     #[arg(long, global = true, value_name = "SECONDS")]
     pub wait: Option<u64>,
-    /// Give up waiting for another run's migration (or retention) lock after SECONDS
-    #[arg(long, global = true, value_name = "SECONDS",
-          default_value_t = Options::DEFAULT_LOCK_TIMEOUT.as_secs())]
-    pub lock_timeout: u64,
+    /// Give up waiting for another run's migration (or retention) lock after SECONDS [default:
+    /// migrations: the --ddl-* retry window + 60, about 390; retention: 60]
+    #[arg(long, global = true, value_name = "SECONDS")]
+    pub lock_timeout: Option<u64>,
     /// Roll a migration back, to retry it, when a statement waits SECONDS for a table lock
-    #[arg(long, global = true, value_name = "SECONDS", value_parser = seconds,
-          default_value = "2")]
-    pub ddl_lock_timeout: Duration,
+    #[arg(long, global = true, value_name = "SECONDS",
+          default_value_t = Seconds(Options::DEFAULT_DDL_LOCK_TIMEOUT))]
+    pub ddl_lock_timeout: Seconds,
     /// Try each migration at most N times when its table lock wait times out
     #[arg(long, global = true, value_name = "N", default_value_t = LockRetry::default().attempts,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub ddl_attempts: u32,
     /// Wait SECONDS after the first timed-out attempt, doubling each time, jittered
-    #[arg(long, global = true, value_name = "SECONDS", value_parser = seconds,
-          default_value = "1")]
-    pub ddl_retry_wait: Duration,
+    #[arg(long, global = true, value_name = "SECONDS",
+          default_value_t = Seconds(LockRetry::default().first_wait))]
+    pub ddl_retry_wait: Seconds,
     /// Wait at most SECONDS between two attempts
-    #[arg(long, global = true, value_name = "SECONDS", value_parser = seconds,
-          default_value = "30")]
-    pub ddl_retry_max_wait: Duration,
+    #[arg(long, global = true, value_name = "SECONDS",
+          default_value_t = Seconds(LockRetry::default().max_wait))]
+    pub ddl_retry_max_wait: Seconds,
     /// Read migrations from DIR instead of those built into this binary
     #[arg(long, global = true, value_name = "DIR")]
     pub migration_dir: Option<PathBuf>,
@@ -302,17 +307,6 @@ pub struct RetentionArgs {
 fn days(min: u32) -> clap::builder::RangedI64ValueParser<u32> {
     clap::value_parser!(u32)
         .range(i64::from(min)..=i64::from(bridge_models::retention::RetentionPolicy::MAX_DAYS))
-}
-
-/// A duration in seconds, decimals allowed (`0.5`); at most a day.
-fn seconds(text: &str) -> Result<Duration, String> {
-    let seconds: f64 = text
-        .parse()
-        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
-    match Duration::try_from_secs_f64(seconds) {
-        Ok(duration) if duration <= Duration::from_secs(86_400) => Ok(duration),
-        _ => Err(format!("{text:?} is not between 0 and 86400 seconds")),
-    }
 }
 
 /// How `status`, `retention`, `inspect` and `nodes` print.

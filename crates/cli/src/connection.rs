@@ -24,12 +24,12 @@ pub fn options(global: &Global) -> Result<Options, MigrateError> {
             None => MigrationSource::Embedded,
         },
         wait: global.wait.map(Duration::from_secs),
-        lock_timeout: Duration::from_secs(global.lock_timeout),
-        ddl_lock_timeout: global.ddl_lock_timeout,
+        lock_timeout: global.lock_timeout.map(Duration::from_secs),
+        ddl_lock_timeout: global.ddl_lock_timeout.0,
         lock_retry: LockRetry {
             attempts: global.ddl_attempts,
-            first_wait: global.ddl_retry_wait,
-            max_wait: global.ddl_retry_max_wait,
+            first_wait: global.ddl_retry_wait.0,
+            max_wait: global.ddl_retry_max_wait.0,
         },
         application_name: APPLICATION_NAME.to_owned(),
         ..Options::new(database_url)

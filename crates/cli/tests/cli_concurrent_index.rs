@@ -1,5 +1,6 @@
 //! Migrations with `run_in_transaction = false` (concurrent index builds) run under the same
-//! lock bounds and retries, and `status` reports an index a failed concurrent build left invalid.
+//! lock bounds and retries, and `status` reports an index a failed concurrent build left
+//! invalid, which the next run drops before building it again.
 
 mod support;
 
@@ -102,6 +103,97 @@ fn a_concurrent_build_behind_a_long_transaction_is_retried_and_ends_valid() {
     .expect(code::OK);
     assert!(
         status.stdout.contains("0 invalid indexes"),
+        "{}",
+        status.stdout
+    );
+}
+
+#[test]
+fn a_concurrent_build_that_never_gets_its_lock_exits_11_and_status_reports_what_is_left() {
+    let db = TestDatabase::empty();
+    let dir = with_concurrent_build(
+        "CREATE INDEX CONCURRENTLY live_rows_v_idx ON live_rows (v);",
+        "DROP INDEX CONCURRENTLY live_rows_v_idx;",
+    );
+    let migrations = ["--migration-dir", dir.arg()];
+    run(
+        db.url(),
+        &[&migrations[..], &["up", "--to", "2030-01-01-000001"]].concat(),
+    )
+    .expect(code::OK);
+    // A writer's open transaction: the build, and dropping what it left, wait for it.
+    let writer = LongTransaction::begin(
+        &db,
+        "long-writer-test",
+        "INSERT INTO live_rows (v) VALUES (1)",
+    );
+    let out = run(
+        db.url(),
+        &[
+            &migrations[..],
+            &["--ddl-lock-timeout", "0.5", "--ddl-attempts", "2"],
+            &["--ddl-retry-wait", "0.2", "up"],
+        ]
+        .concat(),
+    )
+    .expect(code::DDL_LOCK_TIMEOUT);
+    for said in [
+        "2030-01-01-000002_index_v (up) did not get its locks".to_owned(),
+        "all 2 attempts".to_owned(),
+        format!(
+            "blocked by pid {} (application_name \"long-writer-test\"",
+            writer.pid
+        ),
+        "runs outside a transaction, so it is not recorded as applied".to_owned(),
+        "the index(es) live_rows_v_idx its build left stay INVALID".to_owned(),
+        "the next run drops them and builds them again".to_owned(),
+    ] {
+        assert!(out.stderr.contains(&said), "{said:?} in {}", out.stderr);
+    }
+
+    let status = run(
+        db.url(),
+        &[&migrations[..], &["status", "--check"]].concat(),
+    )
+    .expect(code::CHECK_FAILED);
+    assert!(
+        status
+            .stdout
+            .lines()
+            .any(|line| line.contains(" pending ") && line.ends_with("2030-01-01-000002_index_v")),
+        "{}",
+        status.stdout
+    );
+    for said in [
+        "INVALID index public.live_rows_v_idx on live_rows",
+        "1 applied, 1 pending",
+        "1 invalid indexes",
+    ] {
+        assert!(
+            status.stdout.contains(said),
+            "{said:?} in {}",
+            status.stdout
+        );
+    }
+
+    // The README's recovery: once the blocker is gone, run `up` again.
+    writer.commit();
+    let out = run(db.url(), &[&migrations[..], &["up"]].concat()).expect(code::OK);
+    assert!(
+        out.stderr
+            .contains("dropped the invalid index(es) live_rows_v_idx"),
+        "the rerun dropped what the failed run left before building: {}",
+        out.stderr
+    );
+    assert!(index_is_valid(&db, "live_rows_v_idx"));
+    let status = run(
+        db.url(),
+        &[&migrations[..], &["status", "--check"]].concat(),
+    )
+    .expect(code::OK);
+    assert!(
+        status.stdout.contains("2 applied, 0 pending")
+            && status.stdout.contains("0 invalid indexes"),
         "{}",
         status.stdout
     );

@@ -1,11 +1,12 @@
 //! Bounded lock waits: a migration whose table a long transaction holds never stalls the
 //! writers of that table longer than `--ddl-lock-timeout`; it is retried until the
-//! transaction ends, or ends with exit code 11 naming the blocker and leaving nothing applied.
+//! transaction ends (applying with `up`, reverting with `down`), or ends with exit code 11
+//! naming the blocker and leaving nothing applied.
 
 mod support;
 
 use std::{
-    process::Stdio,
+    process::{Child, Stdio},
     thread,
     time::{Duration, Instant},
 };
@@ -20,9 +21,9 @@ use support::{
 const HELD: Duration = Duration::from_secs(10);
 /// The migrations' `lock_timeout` in these tests.
 const DDL_LOCK_TIMEOUT: &str = "1";
-/// What a write may take beyond the lock timeout on a busy machine: generous,
-/// and still far below `HELD`, the wait without the bound.
-const MARGIN: Duration = Duration::from_secs(3);
+/// What a write may take beyond the lock timeout on a loaded 2-core machine
+/// running tests in parallel: small, and far below `HELD`, the wait without the bound.
+const MARGIN: Duration = Duration::from_millis(1500);
 
 const INSERT: &str = "INSERT INTO live_rows (v) VALUES (1)";
 
@@ -40,6 +41,65 @@ fn live_table_and_pending_alter() -> MigrationDir {
         "ALTER TABLE live_rows DROP COLUMN note;",
     );
     dir
+}
+
+/// `bridge-admin ARGS…` on `db` with the migrations of `dir`, under the tests'
+/// `--ddl-lock-timeout` and short retry waits, running in the background.
+fn spawn_bounded(db: &TestDatabase, dir: &MigrationDir, args: &[&str]) -> Child {
+    bridge_admin()
+        .args(["--database-url", db.url(), "--migration-dir", dir.arg()])
+        .args([
+            "--ddl-lock-timeout",
+            DDL_LOCK_TIMEOUT,
+            "--ddl-retry-wait",
+            "0.5",
+        ])
+        .args(["--ddl-retry-max-wait", "2"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Holds `live_rows` in a long read while `args` runs in the background
+/// behind it, with writers writing throughout; after `HELD` runs
+/// `while_held`, then ends the read. Checks that the command succeeded, that
+/// the slowest write stayed within the lock timeout and a margin, and that
+/// the retries named the reader; returns what the command said and how long it took.
+fn behind_a_long_read(
+    db: &TestDatabase,
+    dir: &MigrationDir,
+    args: &[&str],
+    while_held: impl FnOnce(),
+) -> (Outcome, Duration) {
+    let writers = SteadyWriters::start(db.url(), INSERT, 4, Duration::from_millis(20));
+    let reader = LongTransaction::begin(db, "long-reader-test", "SELECT count(*) FROM live_rows");
+    let started = Instant::now();
+    let child = spawn_bounded(db, dir, args);
+    thread::sleep(HELD);
+    while_held();
+    let pid = reader.pid;
+    reader.commit();
+
+    let out = Outcome::from(child.wait_with_output().unwrap()).expect(code::OK);
+    let took = started.elapsed();
+    let (writes, worst) = writers.stop();
+    let bound = Duration::from_secs_f64(DDL_LOCK_TIMEOUT.parse().unwrap()) + MARGIN;
+    assert!(
+        worst < bound,
+        "the slowest of {writes} writes took {worst:?}, more than the lock timeout and a margin \
+         ({bound:?}); the reader held the table for {HELD:?}"
+    );
+    assert!(writes > 100, "the writers kept writing: {writes}");
+    assert!(
+        out.stderr
+            .contains(&format!("pid {pid} (application_name \"long-reader-test\"")),
+        "each retry names the blocker: {}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("retrying in"), "{}", out.stderr);
+    (out, took)
 }
 
 fn note_column_exists(db: &TestDatabase) -> bool {
@@ -61,33 +121,12 @@ fn writers_wait_at_most_the_lock_timeout_and_the_migration_applies_once_the_read
     )
     .expect(code::OK);
 
-    let writers = SteadyWriters::start(db.url(), INSERT, 4, Duration::from_millis(20));
-    let reader = LongTransaction::begin(&db, "long-reader-test", "SELECT count(*) FROM live_rows");
-    let started = Instant::now();
-    let child = bridge_admin()
-        .args(["--database-url", db.url(), "--migration-dir", dir.arg()])
-        .args([
-            "--ddl-lock-timeout",
-            DDL_LOCK_TIMEOUT,
-            "--ddl-retry-wait",
-            "0.5",
-        ])
-        .args(["--ddl-retry-max-wait", "2", "up"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    thread::sleep(HELD);
-    assert!(
-        !note_column_exists(&db),
-        "nothing applied while the reader holds the table"
-    );
-    let pid = reader.pid;
-    reader.commit();
-
-    let out = Outcome::from(child.wait_with_output().unwrap()).expect(code::OK);
-    let took = started.elapsed();
-    let (writes, worst) = writers.stop();
+    let (out, took) = behind_a_long_read(&db, &dir, &["up"], || {
+        assert!(
+            !note_column_exists(&db),
+            "nothing applied while the reader holds the table"
+        );
+    });
     assert!(
         out.stdout.contains("applied  2030-01-01-000002_add_note"),
         "{out:#?}"
@@ -98,20 +137,28 @@ fn writers_wait_at_most_the_lock_timeout_and_the_migration_applies_once_the_read
         took >= HELD,
         "the migration waited for the reader: {took:?}"
     );
-    let bound = Duration::from_secs_f64(DDL_LOCK_TIMEOUT.parse().unwrap()) + MARGIN;
+}
+
+#[test]
+fn down_behind_a_long_transaction_is_retried_and_reverts_once_the_reader_ends() {
+    let db = TestDatabase::empty();
+    let dir = live_table_and_pending_alter();
+    run(db.url(), &["--migration-dir", dir.arg(), "up"]).expect(code::OK);
+    assert!(note_column_exists(&db));
+
+    let (out, took) = behind_a_long_read(&db, &dir, &["down"], || {
+        assert!(
+            note_column_exists(&db),
+            "nothing reverted while the reader holds the table"
+        );
+    });
     assert!(
-        worst < bound,
-        "the slowest of {writes} writes took {worst:?}, more than the lock timeout and a margin \
-         ({bound:?}); the reader held the table for {HELD:?}"
+        out.stdout.contains("reverted 2030-01-01-000002_add_note"),
+        "{out:#?}"
     );
-    assert!(writes > 100, "the writers kept writing: {writes}");
-    assert!(
-        out.stderr
-            .contains(&format!("pid {pid} (application_name \"long-reader-test\"")),
-        "each retry names the blocker: {}",
-        out.stderr
-    );
-    assert!(out.stderr.contains("retrying in"), "{}", out.stderr);
+    assert!(!note_column_exists(&db));
+    assert_eq!(applied_count(&db), 1, "only the first migration stays");
+    assert!(took >= HELD, "the revert waited for the reader: {took:?}");
 }
 
 #[test]

@@ -98,12 +98,13 @@ pub enum MigrateError {
         holder: Option<LockHolder>,
     },
     /// A migration's statements waited longer than `ddl_lock_timeout` for a
-    /// table lock on every attempt; each attempt was rolled back.
+    /// table lock on every attempt; each attempt was rolled back, or, for
+    /// `run_in_transaction = false`, is not recorded as applied.
     #[error(
         "migration {dir_name} ({direction}) did not get its locks: lock_timeout ({lock_timeout:?}) \
          fired on all {attempts} attempts over {elapsed:.1?}; {}; {}",
         blocker::blockers_text(.blockers),
-        lock_wait_outcome(.dir_name, *.in_transaction)
+        lock_wait_outcome(.dir_name, *.in_transaction, .left_invalid)
     )]
     DdlLockTimeout {
         /// Directory name of the migration.
@@ -121,6 +122,11 @@ pub enum MigrateError {
         /// Whether it ran in a transaction (so nothing of it stays); false for
         /// `run_in_transaction = false`, whose earlier statements may have committed.
         in_transaction: bool,
+        /// The indexes its `CREATE INDEX CONCURRENTLY` statements left `INVALID`
+        /// when even the last drop of them timed out (only outside a
+        /// transaction); `status` reports them, and the next run drops them
+        /// before building them again.
+        left_invalid: Vec<String>,
     },
     /// A migration's SQL failed; it was rolled back and the ones before it kept.
     #[error("migration {dir_name} failed ({direction}) in {}: {message}", path.display())]
@@ -223,14 +229,23 @@ impl MigrateError {
     }
 }
 
-fn lock_wait_outcome(dir_name: &str, in_transaction: bool) -> String {
-    match in_transaction {
-        true => format!("{dir_name} was rolled back each time, so nothing of it is applied"),
-        false => format!(
-            "{dir_name} runs outside a transaction, so statements before the one that waited may \
-             have committed: check the database before rerunning"
-        ),
+fn lock_wait_outcome(dir_name: &str, in_transaction: bool, left_invalid: &[String]) -> String {
+    if in_transaction {
+        return format!("{dir_name} was rolled back each time, so nothing of it is applied");
     }
+    let invalid = match left_invalid {
+        [] => String::new(),
+        names => format!(
+            "; the index(es) {} its build left stay INVALID (status lists them; the next run \
+             drops them and builds them again)",
+            names.join(", ")
+        ),
+    };
+    format!(
+        "{dir_name} runs outside a transaction, so it is not recorded as applied, but statements \
+         before the one that waited may have committed{invalid}: check the database before \
+         rerunning"
+    )
 }
 
 fn holder_text(holder: &Option<LockHolder>) -> String {
@@ -319,7 +334,7 @@ mod tests {
         assert!(!MigrateError::Config("bad".to_owned()).is_retryable());
     }
 
-    fn lock_wait_failed(in_transaction: bool) -> MigrateError {
+    fn lock_wait_failed(in_transaction: bool, left_invalid: &[&str]) -> MigrateError {
         MigrateError::DdlLockTimeout {
             dir_name: "2030-01-01-000002_add_note".to_owned(),
             direction: Direction::Up,
@@ -333,12 +348,13 @@ mod tests {
                 open_seconds: Some(12.34),
             }],
             in_transaction,
+            left_invalid: left_invalid.iter().map(|name| name.to_string()).collect(),
         }
     }
 
     #[test]
     fn a_migration_that_never_got_its_locks_names_its_blockers_and_may_be_retried() {
-        let err = lock_wait_failed(true);
+        let err = lock_wait_failed(true, &[]);
         assert!(err.is_retryable());
         let text = err.to_string();
         assert!(
@@ -349,8 +365,15 @@ mod tests {
         );
         assert!(text.contains("all 3 attempts"), "{text}");
         assert!(text.contains("nothing of it is applied"), "{text}");
-        let outside = lock_wait_failed(false).to_string();
+        let outside = lock_wait_failed(false, &[]).to_string();
+        assert!(outside.contains("not recorded as applied"), "{outside}");
         assert!(outside.contains("may have committed"), "{outside}");
+        assert!(!outside.contains("INVALID"), "{outside}");
+        let left = lock_wait_failed(false, &["t_a_idx"]).to_string();
+        assert!(
+            left.contains("the index(es) t_a_idx its build left stay INVALID"),
+            "{left}"
+        );
     }
 
     #[test]

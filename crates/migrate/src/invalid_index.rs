@@ -83,6 +83,31 @@ struct Invalid {
     invalid: bool,
 }
 
+/// Whether index `name` exists and is invalid.
+fn is_invalid(conn: &mut SyncPgConnection, name: &str) -> QueryResult<bool> {
+    diesel::sql_query(
+        "SELECT coalesce(bool_or(NOT i.indisvalid), false) AS invalid \
+         FROM pg_index i WHERE i.indexrelid = to_regclass($1)",
+    )
+    .bind::<Text, _>(name)
+    .get_result::<Invalid>(conn)
+    .map(|row| row.invalid)
+}
+
+/// The indexes of `names` that exist and are invalid.
+pub(crate) fn still_invalid(
+    conn: &mut SyncPgConnection,
+    names: &[String],
+) -> QueryResult<Vec<String>> {
+    let mut invalid = Vec::new();
+    for name in names {
+        if is_invalid(conn, name)? {
+            invalid.push(name.clone());
+        }
+    }
+    Ok(invalid)
+}
+
 /// Drops each index of `names` that exists and is invalid, concurrently;
 /// returns the ones dropped.
 pub(crate) fn drop_invalid(
@@ -90,18 +115,9 @@ pub(crate) fn drop_invalid(
     names: &[String],
 ) -> QueryResult<Vec<String>> {
     let mut dropped = Vec::new();
-    for name in names {
-        let invalid = diesel::sql_query(
-            "SELECT coalesce(bool_or(NOT i.indisvalid), false) AS invalid \
-             FROM pg_index i WHERE i.indexrelid = to_regclass($1)",
-        )
-        .bind::<Text, _>(name)
-        .get_result::<Invalid>(conn)?
-        .invalid;
-        if invalid {
-            conn.batch_execute(&format!("DROP INDEX CONCURRENTLY IF EXISTS {name}"))?;
-            dropped.push(name.clone());
-        }
+    for name in still_invalid(conn, names)? {
+        conn.batch_execute(&format!("DROP INDEX CONCURRENTLY IF EXISTS {name}"))?;
+        dropped.push(name);
     }
     Ok(dropped)
 }

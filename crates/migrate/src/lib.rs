@@ -24,6 +24,7 @@ mod source;
 mod statement_timeout;
 mod status;
 mod table_rows;
+mod timeout_setting;
 
 pub use blocker::Blocker;
 pub use checksum::CHECKSUM_TABLE;

@@ -19,7 +19,8 @@ pub struct LockRetry {
 
 impl Default for LockRetry {
     /// 15 attempts, waits from 1 s doubling up to 30 s: 2.5 to 5 minutes of
-    /// waits, plus up to 15 lock timeouts.
+    /// waits, plus up to 15 lock timeouts (about 3 to 5.5 minutes in all
+    /// under the default 2 s `lock_timeout`).
     fn default() -> Self {
         Self {
             attempts: 15,
@@ -50,6 +51,13 @@ impl LockRetry {
         (1..self.attempts.max(1))
             .map(|attempt| self.nominal_wait(attempt))
             .sum()
+    }
+
+    /// The longest one migration can spend retrying when each attempt waits
+    /// `lock_timeout` for its locks: every attempt's wait plus
+    /// [`longest_total_wait`](Self::longest_total_wait).
+    pub fn longest_window(&self, lock_timeout: Duration) -> Duration {
+        lock_timeout.saturating_mul(self.attempts.max(1)) + self.longest_total_wait()
     }
 }
 
@@ -84,5 +92,24 @@ mod tests {
         let total = LockRetry::default().longest_total_wait();
         assert!(total >= Duration::from_secs(240), "{total:?}");
         assert!(total <= Duration::from_secs(600), "{total:?}");
+    }
+
+    #[test]
+    fn the_default_window_is_the_documented_3_to_5_5_minutes() {
+        let retry = LockRetry::default();
+        let window = retry.longest_window(Duration::from_secs(2));
+        // 15 lock timeouts of 2 s, then 1+2+4+8+16 s and nine waits of 30 s.
+        assert_eq!(window, Duration::from_secs(30 + 301));
+        let shortest = Duration::from_secs(30) + retry.longest_total_wait() / 2;
+        assert!(shortest >= Duration::from_secs(180), "{shortest:?}");
+        assert_eq!(
+            LockRetry {
+                attempts: 1,
+                ..retry
+            }
+            .longest_window(Duration::from_secs(2)),
+            Duration::from_secs(2),
+            "one attempt waits once and never retries"
+        );
     }
 }

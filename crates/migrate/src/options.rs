@@ -16,8 +16,10 @@ pub struct Options {
     pub connect_timeout: Duration,
     /// Keep retrying an unreachable server this long; `None` fails at once.
     pub wait: Option<Duration>,
-    /// How long to wait for the migration (advisory) lock before failing.
-    pub lock_timeout: Duration,
+    /// How long to wait for the migration (advisory) lock another run holds
+    /// before failing; `None` (the default) follows the retry window of the
+    /// DDL bounds below, as [`Options::lock_wait`] says.
+    pub lock_timeout: Option<Duration>,
     /// How long each statement of a migration may wait for a table lock
     /// (PostgreSQL's `lock_timeout`) before its attempt is rolled back and
     /// retried as `lock_retry` says; zero waits as long as PostgreSQL does, unbounded.
@@ -44,8 +46,9 @@ impl std::fmt::Debug for Options {
 }
 
 impl Options {
-    /// The default lock timeout: one minute.
-    pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
+    /// What the default wait for the migration lock adds to the longest
+    /// retry window of one migration: one minute, for the holder's other work.
+    pub const LOCK_WAIT_MARGIN: Duration = Duration::from_secs(60);
 
     /// The default `lock_timeout` of every migration statement: two seconds,
     /// the longest that writers queued behind a waiting migration wait.
@@ -58,11 +61,25 @@ impl Options {
             source: MigrationSource::Embedded,
             connect_timeout: Duration::from_secs(5),
             wait: None,
-            lock_timeout: Self::DEFAULT_LOCK_TIMEOUT,
+            lock_timeout: None,
             ddl_lock_timeout: Self::DEFAULT_DDL_LOCK_TIMEOUT,
             lock_retry: LockRetry::default(),
             application_name: "bridge-migrate".to_owned(),
         }
+    }
+}
+
+impl Options {
+    /// How long this run waits for the migration lock: `lock_timeout` when
+    /// set, else as long as a run holding the lock with these same bounds
+    /// may retry one migration ([`LockRetry::longest_window`] of
+    /// `ddl_lock_timeout`) plus [`LOCK_WAIT_MARGIN`](Self::LOCK_WAIT_MARGIN),
+    /// so that a replica starting while another retries waits for it instead
+    /// of failing: about 6.5 minutes with the defaults.
+    pub fn lock_wait(&self) -> Duration {
+        self.lock_timeout.unwrap_or_else(|| {
+            self.lock_retry.longest_window(self.ddl_lock_timeout) + Self::LOCK_WAIT_MARGIN
+        })
     }
 }
 
@@ -84,4 +101,46 @@ pub enum Target {
     To(String),
     /// All of them.
     All,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_lock_wait_outlasts_the_retry_window_of_the_lock_holder() {
+        let defaults = Options::new("postgres://h/db");
+        let window = defaults
+            .lock_retry
+            .longest_window(defaults.ddl_lock_timeout);
+        assert_eq!(defaults.lock_wait(), window + Options::LOCK_WAIT_MARGIN);
+        assert!(
+            defaults.lock_wait() > Duration::from_secs(6 * 60),
+            "{:?}",
+            defaults.lock_wait()
+        );
+
+        // A caller who changes the retry policy (or the DDL bound) but not the lock wait.
+        let patient = Options {
+            ddl_lock_timeout: Duration::from_secs(5),
+            lock_retry: LockRetry {
+                attempts: 30,
+                ..LockRetry::default()
+            },
+            ..defaults.clone()
+        };
+        let window = patient.lock_retry.longest_window(Duration::from_secs(5));
+        assert!(window > Duration::from_secs(15 * 60), "{window:?}");
+        assert_eq!(patient.lock_wait(), window + Options::LOCK_WAIT_MARGIN);
+
+        let explicit = Options {
+            lock_timeout: Some(Duration::from_secs(3)),
+            ..patient
+        };
+        assert_eq!(
+            explicit.lock_wait(),
+            Duration::from_secs(3),
+            "an explicit value wins"
+        );
+    }
 }

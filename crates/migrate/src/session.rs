@@ -26,7 +26,7 @@ use crate::{
     source::Script,
     status::Status,
     table_rows::TableRows,
-    Result,
+    timeout_setting, Result,
 };
 
 type StepError = Box<dyn std::error::Error + Send + Sync>;
@@ -53,10 +53,10 @@ impl Session {
         }
     }
 
-    /// Takes the migration lock, waiting at most `options.lock_timeout`;
+    /// Takes the migration lock, waiting at most `options.lock_wait()`;
     /// migrations then run under the bounds of `options`.
     pub fn lock(&mut self, options: &Options) -> Result<()> {
-        lock::acquire(&mut self.conn, options.lock_timeout)?;
+        lock::acquire(&mut self.conn, options.lock_wait())?;
         self.options = Some(options.clone());
         Ok(())
     }
@@ -155,7 +155,7 @@ impl Session {
             if let Some(observer) = &self.observer {
                 observer.clear();
             }
-            let err = match try_once(&mut self.conn, script, direction, attempt > 1) {
+            let err = match try_once(&mut self.conn, script, direction) {
                 Ok(()) => return Ok(Step::of(script, direction, Some(started.elapsed()))),
                 Err(err) if lock_wait::is_lock_timeout(&*err) => err,
                 Err(err) => return Err(failed(script, direction, &*err)),
@@ -166,10 +166,10 @@ impl Session {
                 .map(Observer::blockers)
                 .unwrap_or_default();
             if attempt >= attempts {
-                if !script.in_transaction() {
-                    // Best effort: a drop that times out too leaves the index to `status`.
-                    let _ = drop_left_invalid(&mut self.conn, script, direction);
-                }
+                let left_invalid = match script.in_transaction() {
+                    true => Vec::new(),
+                    false => clean_up_last_attempt(&mut self.conn, script, direction),
+                };
                 return Err(MigrateError::DdlLockTimeout {
                     dir_name: script.dir_name.clone(),
                     direction,
@@ -178,6 +178,7 @@ impl Session {
                     elapsed: started.elapsed(),
                     blockers,
                     in_transaction: script.in_transaction(),
+                    left_invalid,
                 });
             }
             let wait = options.lock_retry.wait_after(attempt);
@@ -197,48 +198,76 @@ impl Session {
     }
 }
 
-/// One attempt at `script`: in a transaction unless it opts out; a retry
-/// of one that opts out first drops what the timed-out attempt left invalid.
+/// One attempt at `script`: in a transaction unless it opts out; one that
+/// opts out first drops what an earlier attempt (or an earlier run) left
+/// invalid, so that its builds can start again.
 fn try_once(
     conn: &mut SyncPgConnection,
     script: &Script,
     direction: Direction,
-    retry: bool,
 ) -> Result<(), StepError> {
     let run_step = |conn: &mut SyncPgConnection| step(conn, script, direction);
-    match (script.in_transaction(), retry) {
-        (true, _) => conn.transaction(run_step),
-        (false, true) => {
+    match script.in_transaction() {
+        true => conn.transaction(run_step),
+        false => {
             drop_left_invalid(conn, script, direction)?;
             run_step(conn)
         }
-        (false, false) => run_step(conn),
     }
 }
 
-/// Drops the indexes that a timed-out attempt of the non-transactional
+/// The indexes the non-transactional `script` builds with `CREATE INDEX CONCURRENTLY`.
+fn concurrent_builds(script: &Script, direction: Direction) -> Vec<String> {
+    let sql = match direction {
+        Direction::Up => script.up_sql.as_str(),
+        Direction::Down => script.down_sql.as_deref().unwrap_or_default(),
+    };
+    invalid_index::built_concurrently(sql)
+}
+
+/// Drops the indexes that a failed attempt of the non-transactional
 /// `script` left invalid (its `CREATE INDEX CONCURRENTLY` statements), so
 /// that the next attempt can build them again; the drop waits for locks
-/// too, under the same `lock_timeout`.
+/// too, under the same `lock_timeout`. The migration is pending, and the
+/// migration lock keeps other runs out, so no build of them is under way.
 fn drop_left_invalid(
     conn: &mut SyncPgConnection,
     script: &Script,
     direction: Direction,
 ) -> diesel::QueryResult<()> {
-    let sql = match direction {
-        Direction::Up => script.up_sql.as_str(),
-        Direction::Down => script.down_sql.as_deref().unwrap_or_default(),
-    };
-    let names = invalid_index::built_concurrently(sql);
-    let dropped = invalid_index::drop_invalid(conn, &names)?;
+    let dropped = invalid_index::drop_invalid(conn, &concurrent_builds(script, direction))?;
     if !dropped.is_empty() {
         tracing::warn!(
-            "{}: dropped the invalid index(es) {} a timed-out attempt left",
+            "{}: dropped the invalid index(es) {} a failed attempt left, to build them again",
             script.dir_name,
             dropped.join(", ")
         );
     }
     Ok(())
+}
+
+/// After the last timed-out attempt of the non-transactional `script`:
+/// drops what its builds left invalid, under the same bound, and returns
+/// the indexes still invalid. The bound stays: `DROP INDEX CONCURRENTLY`
+/// takes only `SHARE UPDATE EXCLUSIVE` on the table, so waiting longer would
+/// stall no read or write, but it waits for the very sessions that defeated
+/// every attempt, for as long as they last, and the run (a service's
+/// start-up, holding the migration lock) would no longer end within its
+/// retry window. What stays, `status` reports and the next run drops first.
+fn clean_up_last_attempt(
+    conn: &mut SyncPgConnection,
+    script: &Script,
+    direction: Direction,
+) -> Vec<String> {
+    if let Err(err) = drop_left_invalid(conn, script, direction) {
+        tracing::debug!("{}: dropping invalid indexes: {err}", script.dir_name);
+    }
+    invalid_index::still_invalid(conn, &concurrent_builds(script, direction)).unwrap_or_else(
+        |err| {
+            tracing::warn!("{}: looking for invalid indexes: {err}", script.dir_name);
+            Vec::new()
+        },
+    )
 }
 
 /// Sets the session's `lock_timeout` and `statement_timeout` (the server's
@@ -249,13 +278,10 @@ fn set_timeouts(
     lock: Duration,
     statement: Option<Duration>,
 ) -> diesel::QueryResult<()> {
-    let statement = statement.map_or_else(
-        || "DEFAULT".to_owned(),
-        |timeout| format!("'{}ms'", timeout.as_millis()),
-    );
+    let statement = statement.map_or_else(|| "DEFAULT".to_owned(), timeout_setting::millis);
     conn.batch_execute(&format!(
-        "SET lock_timeout = '{}ms'; SET statement_timeout = {statement}",
-        lock.as_millis()
+        "SET lock_timeout = {}; SET statement_timeout = {statement}",
+        timeout_setting::millis(lock)
     ))
 }
 

@@ -25,6 +25,7 @@ struct Document<'a> {
 
 /// Runs `retention` on the database of `options`.
 pub async fn run(options: &Options, args: RetentionArgs) -> Result<Exit, RetentionError> {
+    let defaults = RetentionPolicy::default();
     let policy = RetentionPolicy {
         transitions_days: args.transitions_days,
         stamps_days: args.stamps_days,
@@ -34,8 +35,8 @@ pub async fn run(options: &Options, args: RetentionArgs) -> Result<Exit, Retenti
         batch_size: args.batch_size,
         detach: args.detach,
         dry_run: args.dry_run,
-        lock_timeout: options.lock_timeout,
-        ..RetentionPolicy::default()
+        lock_timeout: options.lock_timeout.unwrap_or(defaults.lock_timeout),
+        ..defaults
     };
     let mut conn = connection::connect(options).await?;
     let report = retention::run(&mut conn, &policy).await?;
