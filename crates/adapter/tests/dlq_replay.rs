@@ -2,57 +2,14 @@
 
 mod support;
 
-use std::process::Command;
-
 use bridge_events::EventType;
 use rdkafka::Message;
 use serde_json::{json, Value};
-use support::{header, Rig, PREFIX};
+use support::{
+    dlq::{dlq_ok, dlq_on, dlq_with, event_ids, DeadLetter},
+    header, Rig, PREFIX,
+};
 use uuid::Uuid;
-
-/// What one `bridge-adapter` command printed, and its exit code.
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    /// Stdout as JSON; panics with both outputs when it is not.
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|err| panic!("{err}: stdout {}\nstderr {}", self.stdout, self.stderr))
-    }
-}
-
-/// Runs `bridge-adapter dlq <args>` against `brokers`.
-fn dlq_on(brokers: &str, args: &[&str]) -> Run {
-    let output = Command::new(env!("CARGO_BIN_EXE_bridge-adapter"))
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .args(["--brokers", brokers, "--topic-prefix", PREFIX, "dlq"])
-        .args(args)
-        .output()
-        .expect("running bridge-adapter dlq");
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
-
-/// Runs `bridge-adapter dlq <args>` against the rig's broker; panics unless it exits 0.
-fn dlq_ok(rig: &Rig, args: &[&str]) -> Value {
-    let run = dlq_on(&rig.broker.bootstrap_servers(), args);
-    assert_eq!(
-        run.code,
-        0,
-        "dlq {args:?}: {}\n{}",
-        run.stderr,
-        rig.all_logs()
-    );
-    run.json()
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_dependency_timeout_dead_letter_replayed_after_its_workflow_came_is_applied_once() {
@@ -124,7 +81,10 @@ async fn a_dependency_timeout_dead_letter_replayed_after_its_workflow_came_is_ap
     assert_eq!(again["replayed"], 0, "{again}");
     assert_eq!(again["group"], report["group"]);
     assert_eq!(rig.read_topic(&steps, 2).len(), 2, "nothing re-published");
-    // Even forced through another selection, the event writes nothing twice.
+    // Even forced through another selection, the event writes nothing
+    // twice, and changes nothing in its row (an UPDATE would change xmin).
+    let row = "SELECT xmin::text || ' ' || row_to_json(s)::text AS line FROM workflow_steps s";
+    let before = support::lines(&rig.db, row).await;
     let forced = dlq_ok(
         &rig,
         &[
@@ -141,7 +101,11 @@ async fn a_dependency_timeout_dead_letter_replayed_after_its_workflow_came_is_ap
     })
     .await;
     assert!(consumed, "{}", rig.all_logs());
-    assert_eq!(rig.count("workflow_steps").await, 1);
+    assert_eq!(
+        support::lines(&rig.db, row).await,
+        before,
+        "the row, as it was"
+    );
     assert_eq!(
         rig.read_topic(&dlq, 1).len(),
         1,
@@ -283,24 +247,45 @@ async fn unknown_topics_messages_that_are_not_dead_letters_and_unreachable_broke
         .code,
         3
     );
+    // A valid event type whose dead-letter topic the broker lacks (no topic
+    // exists under this prefix).
+    for command in ["list", "replay"] {
+        let missing = dlq_with(
+            &brokers,
+            "other.prefix",
+            &[command, "--topic", "step-completed"],
+        );
+        assert_eq!(missing.code, 3, "{command}: {}", missing.stderr);
+        assert!(
+            missing
+                .stderr
+                .contains("the broker has no topic other.prefix.step-completed.v1.dlq"),
+            "{command}: {}",
+            missing.stderr
+        );
+    }
 
     let steps = EventType::StepCompleted.topic(PREFIX);
     let dlq = format!("{steps}.dlq");
     // A dead letter, a message that is not one, another dead letter.
-    let letter = |event: &Value| {
-        let headers = [
-            ("dlq.reason", "invalid_value"),
-            ("dlq.topic", steps.as_str()),
-        ];
-        (event.to_string(), headers)
-    };
-    let (first, headers) = letter(&support::step(Uuid::now_v7(), 0));
-    rig.produce_raw(&dlq, "a", first.as_bytes(), &headers).await;
+    let first = support::step(Uuid::now_v7(), 0).to_string();
+    rig.produce_dead_letter(DeadLetter::new(
+        &steps,
+        "invalid_value",
+        "a",
+        first.as_bytes(),
+    ))
+    .await;
     rig.produce_raw(&dlq, "k", b"hello", &[("trace", "x")])
         .await;
-    let (second, headers) = letter(&support::step(Uuid::now_v7(), 1));
-    rig.produce_raw(&dlq, "b", second.as_bytes(), &headers)
-        .await;
+    let second = support::step(Uuid::now_v7(), 1).to_string();
+    rig.produce_dead_letter(DeadLetter::new(
+        &steps,
+        "invalid_value",
+        "b",
+        second.as_bytes(),
+    ))
+    .await;
     for _ in 0..2 {
         let refused = dlq_on(&brokers, &["replay"]);
         assert_eq!(refused.code, 5, "{}", refused.stderr);
@@ -333,11 +318,241 @@ async fn unknown_topics_messages_that_are_not_dead_letters_and_unreachable_broke
         .unwrap()
         .local_addr()
         .unwrap();
-    let unreachable = dlq_on(&closed.to_string(), &["list", "--timeout-secs", "2"]);
-    assert_eq!(unreachable.code, 4, "{}", unreachable.stderr);
+    for command in ["list", "replay"] {
+        let unreachable = dlq_on(&closed.to_string(), &[command, "--timeout-secs", "2"]);
+        assert_eq!(unreachable.code, 4, "{command}: {}", unreachable.stderr);
+        assert!(
+            unreachable.stderr.contains(&format!(
+                "the Kafka brokers {closed} did not answer within 2s"
+            )),
+            "{command}: {}",
+            unreachable.stderr
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_selection_replays_exactly_its_dead_letters_and_counts_the_others_as_not_selected() {
+    let rig = Rig::new(1).await;
+    let steps = EventType::StepCompleted.topic(PREFIX);
+    let started = EventType::WorkflowStarted.topic(PREFIX);
+    let hour = 3_600_000;
+    let since = chrono::DateTime::parse_from_rfc3339("2026-12-07T01:00:00Z")
+        .unwrap()
+        .timestamp_millis();
+    // Dead letter: original topic, reason, written at.
+    let letters = [
+        (&steps, "dependency_timeout", since - hour / 2),
+        (&steps, "dependency_timeout", since),
+        (&steps, "invalid_value", since + hour / 2),
+        (&steps, "dependency_timeout", since + hour),
+        (&started, "dependency_timeout", since + hour / 4),
+        (&started, "invalid_payload", since + hour * 3 / 4),
+    ];
+    let mut ids = Vec::new();
+    for (order, &(topic, reason, at)) in letters.iter().enumerate() {
+        let event = support::step(Uuid::now_v7(), order as i32);
+        let value = event.to_string();
+        rig.produce_dead_letter(DeadLetter::new(topic, reason, "k", value.as_bytes()).at(at))
+            .await;
+        ids.push(event["event_id"].as_str().unwrap().to_owned());
+    }
+    let [a, b, c, d, e, f] = [0, 1, 2, 3, 4, 5].map(|i| ids[i].as_str());
+    let mut on = [(&steps, 0), (&started, 0)];
+    // Replays `args` for real: its report, and the event ids that came
+    // back to the steps' and the workflows' topics, in order.
+    let mut replay = |selection: &[&str], expected: [&[&str]; 2]| {
+        let mut args = vec!["replay", "--format", "json"];
+        args.extend(selection);
+        let report = dlq_ok(&rig, &args);
+        for ((topic, seen), expected) in on.iter_mut().zip(expected) {
+            let messages = rig.read_topic(topic, *seen + expected.len());
+            assert_eq!(
+                event_ids(&messages[*seen..]),
+                expected,
+                "{selection:?} on {topic}: {report}"
+            );
+            *seen = messages.len();
+        }
+        report
+    };
+    let counts = |report: &Value| {
+        (
+            report["read"].as_u64().unwrap(),
+            report["replayed"].as_u64().unwrap(),
+            report["not_selected"].as_u64().unwrap(),
+        )
+    };
+
+    let topic = replay(&["--topic", "step-completed"], [&[a, b, c, d], &[]]);
+    assert_eq!(
+        counts(&topic),
+        (4, 4, 0),
+        "the other topic not read: {topic}"
+    );
+    let reason = replay(&["--reason", "dependency_timeout"], [&[a, b, d], &[e]]);
+    assert_eq!(counts(&reason), (6, 4, 2), "{reason}");
+    let range = replay(
+        &[
+            "--since",
+            "2026-12-07T01:00:00Z",
+            "--until",
+            "2026-12-07T02:00:00Z",
+        ],
+        [&[b, c], &[e, f]],
+    );
+    assert_eq!(
+        counts(&range),
+        (6, 4, 2),
+        "since inclusive, until exclusive: {range}"
+    );
+    let events = replay(&["--event-id", c, "--event-id", e], [&[c], &[e]]);
+    assert_eq!(counts(&events), (6, 2, 4), "{events}");
+    let all = replay(
+        &[
+            "--topic",
+            "step-completed",
+            "--reason",
+            "dependency_timeout",
+            "--since",
+            "2026-12-07T01:00:00Z",
+            "--event-id",
+            a,
+            "--event-id",
+            d,
+        ],
+        [&[d], &[]],
+    );
+    assert_eq!(counts(&all), (4, 1, 3), "every condition holds: {all}");
+    let groups: std::collections::HashSet<_> = [&topic, &reason, &range, &events, &all]
+        .iter()
+        .map(|report| report["group"].clone())
+        .collect();
+    assert_eq!(groups.len(), 5, "a group per selection");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dead_letter_whose_original_topic_is_gone_stops_the_replay_naming_it_and_records_nothing_from_it(
+) {
+    let rig = Rig::new(1).await;
+    let brokers = rig.broker.bootstrap_servers();
+    // Under this prefix the steps' topic exists, the workflows' topic does
+    // not, and both dead-letter topics do; the steps' are replayed first.
+    let prefix = "gone";
+    let steps = EventType::StepCompleted.topic(prefix);
+    let started = EventType::WorkflowStarted.topic(prefix);
+    for topic in [&steps, &format!("{steps}.dlq"), &format!("{started}.dlq")] {
+        rig.create_topic(topic, 1);
+    }
+    for (topic, order) in [(&steps, 0), (&steps, 1), (&started, 2), (&started, 3)] {
+        let value = support::step(Uuid::now_v7(), order).to_string();
+        rig.produce_dead_letter(DeadLetter::new(
+            topic,
+            "invalid_value",
+            "k",
+            value.as_bytes(),
+        ))
+        .await;
+    }
+    let replay = [
+        "replay",
+        "--replay-group",
+        "gone-replay",
+        "--format",
+        "json",
+    ];
+    let failed = dlq_with(&brokers, prefix, &replay);
+    assert_eq!(failed.code, 3, "{}", failed.stderr);
     assert!(
-        unreachable.stderr.contains("did not answer"),
+        failed.stderr.contains(&format!(
+            "the dead letter {started}.dlq/0/0 belongs to {started} (its dlq.topic header), which the broker does not have"
+        )),
         "{}",
-        unreachable.stderr
+        failed.stderr
+    );
+    assert_eq!(rig.read_topic(&steps, 2).len(), 2, "the steps' replayed");
+    assert_eq!(
+        rig.committed("gone-replay", &format!("{steps}.dlq"), 1),
+        [2]
+    );
+    assert_eq!(
+        rig.committed("gone-replay", &format!("{started}.dlq"), 1),
+        [-1],
+        "nothing recorded as done on the topic it stopped at"
+    );
+
+    rig.create_topic(&started, 1);
+    let again = dlq_with(&brokers, prefix, &replay);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    let report = again.json();
+    assert_eq!(
+        report["read"], 2,
+        "continues at the one it stopped at: {report}"
+    );
+    assert_eq!(report["replayed"], 2, "{report}");
+    assert_eq!(rig.read_topic(&started, 2).len(), 2);
+    assert_eq!(rig.read_topic(&steps, 2).len(), 2, "none replayed twice");
+    assert_eq!(
+        rig.read_topic(&format!("{started}.dlq"), 2).len(),
+        2,
+        "nothing removed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_progress_bar_is_drawn_on_a_terminal_and_never_into_a_pipe() {
+    let script = std::process::Command::new("script")
+        .arg("--version")
+        .output();
+    assert!(
+        script.is_ok_and(|out| out.status.success()),
+        "util-linux script(1) runs the replay on a terminal; install util-linux"
+    );
+    let rig = Rig::new(1).await;
+    let brokers = rig.broker.bootstrap_servers();
+    let steps = EventType::StepCompleted.topic(PREFIX);
+    for order in 0..50 {
+        let value = support::step(Uuid::now_v7(), order).to_string();
+        rig.produce_dead_letter(DeadLetter::new(
+            &steps,
+            "invalid_value",
+            "k",
+            value.as_bytes(),
+        ))
+        .await;
+    }
+    let bar = "/50 read, ";
+
+    // stderr a terminal: script(1) records what the terminal was sent.
+    let command = format!(
+        "{} --brokers {brokers} --topic-prefix {PREFIX} dlq replay --dry-run",
+        env!("CARGO_BIN_EXE_bridge-adapter")
+    );
+    // A terminal names its type; indicatif draws nothing on a dumb one.
+    let terminal = std::process::Command::new("script")
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("TERM", "xterm")
+        .args(["-qec", &command, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("running script(1)");
+    let seen = String::from_utf8_lossy(&terminal.stdout);
+    assert!(terminal.status.success(), "{seen}");
+    assert!(seen.contains(bar), "no bar drawn on the terminal: {seen:?}");
+    assert!(seen.contains("would replay 50 of 50"), "{seen:?}");
+
+    // stderr a pipe: the same replay, no bar.
+    let piped = dlq_on(&brokers, &["replay", "--dry-run"]);
+    assert_eq!(piped.code, 0, "{}", piped.stderr);
+    assert!(
+        piped.stdout.contains("would replay 50 of 50"),
+        "{}",
+        piped.stdout
+    );
+    assert!(
+        !piped.stderr.contains(bar) && !piped.stderr.contains('\r'),
+        "a bar drawn into a pipe: {:?}",
+        piped.stderr
     );
 }

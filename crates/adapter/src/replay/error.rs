@@ -15,6 +15,14 @@ pub enum DlqError {
         /// What is wrong with it.
         problem: String,
     },
+    /// A chosen dead letter's original topic (its `dlq.topic` header) is not on the broker.
+    #[error("the dead letter {from} belongs to {topic} (its dlq.topic header), which the broker does not have; nothing from it onwards was published or recorded as done (create the topic, or check --brokers, then rerun)")]
+    OriginalTopicMissing {
+        /// `<dlq topic>/<partition>/<offset>`.
+        from: String,
+        /// The original topic.
+        topic: String,
+    },
     /// The brokers did not answer in time (or stopped answering mid-command).
     #[error("the Kafka brokers {brokers} did not answer within {}s while {doing}: {source}; retry when they are reachable (a replay continues where it stopped)", timeout.as_secs())]
     BrokerUnreachable {
@@ -72,7 +80,7 @@ impl DlqError {
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::Kafka { .. } => 1,
-            Self::UnknownTopic { .. } => 3,
+            Self::UnknownTopic { .. } | Self::OriginalTopicMissing { .. } => 3,
             Self::BrokerUnreachable { .. } => 4,
             Self::NotADeadLetter { .. } => 5,
             Self::Publish { .. } => 6,

@@ -157,14 +157,20 @@ impl<'a> TopicReader<'a> {
                 }
             };
             let consumed = Consumed::from_message(&message);
+            if consumed.topic != self.topic {
+                continue;
+            }
             let Some(&end) = self.open.get(&consumed.partition) else {
                 continue;
             };
-            if consumed.topic != self.topic || consumed.offset >= end {
-                continue;
-            }
             if consumed.offset + 1 >= end {
+                // Its last offset, or past it (the offsets before the end
+                // held no message: a transaction marker, a compacted record):
+                // the partition is done, whatever arrives on it after.
                 self.open.remove(&consumed.partition);
+            }
+            if consumed.offset >= end {
+                continue;
             }
             return Ok(Some(consumed));
         }

@@ -166,7 +166,14 @@ impl Run<'_> {
             self.report.read += 1;
             let (partition, offset) = (message.partition, message.offset);
             match Letter::parse(message) {
-                Ok(letter) => self.take(letter, &mut chunk).await?,
+                Ok(letter) => {
+                    if let Err(err) = self.take(letter, &mut chunk).await {
+                        // What was produced before it is awaited and recorded;
+                        // it and what follows are not.
+                        self.flush(topic, &mut chunk).await?;
+                        return Err(err);
+                    }
+                }
                 Err(problem) if self.options.skip_invalid => {
                     tracing::warn!(%topic, partition, offset, %problem, "not a dead letter; passed over");
                     self.report.not_dead_letters += 1;
@@ -271,12 +278,9 @@ async fn publish(
 ) -> Result<DeliveryFuture, DlqError> {
     let from = letter.position();
     let Some(&partitions) = existing.get(&letter.original_topic) else {
-        return Err(DlqError::UnknownTopic {
-            given: letter.original_topic.clone(),
-            problem: format!(
-                "the dead letter {from} names it in {}, but the broker has no such topic",
-                header::TOPIC
-            ),
+        return Err(DlqError::OriginalTopicMissing {
+            from,
+            topic: letter.original_topic.clone(),
         });
     };
     let mut headers = OwnedHeaders::new_with_capacity(letter.headers.len() + 1);

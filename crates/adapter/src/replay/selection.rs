@@ -134,4 +134,144 @@ mod tests {
             "FNV-1a's published value"
         );
     }
+
+    /// A dead letter of `reason` from `topic`, written at `at` (ms), of event `id`.
+    fn letter(topic: &str, reason: &str, at: Option<i64>, id: Option<Uuid>) -> Letter {
+        Letter {
+            dlq_topic: format!("{topic}.dlq"),
+            dlq_partition: 0,
+            dlq_offset: 0,
+            reason: reason.into(),
+            original_topic: topic.into(),
+            original_partition: Some(0),
+            event_type: None,
+            key: None,
+            payload: id
+                .map(|id| {
+                    serde_json::json!({ "event_id": id })
+                        .to_string()
+                        .into_bytes()
+                })
+                .unwrap_or_else(|| b"{not json".to_vec()),
+            headers: Vec::new(),
+            replayed_from: None,
+            written_at: at.and_then(DateTime::from_timestamp_millis),
+        }
+    }
+
+    fn at(ms: i64) -> Option<DateTime<Utc>> {
+        DateTime::from_timestamp_millis(ms)
+    }
+
+    #[test]
+    fn since_is_inclusive_until_exclusive_and_a_letter_without_a_time_is_outside_either() {
+        let since = Selection {
+            since: at(1_000),
+            ..Selection::default()
+        };
+        let until = Selection {
+            until: at(2_000),
+            ..Selection::default()
+        };
+        let verdict = |selection: &Selection, ms| selection.verdict(&letter("t", "r", ms, None));
+        assert_eq!(verdict(&since, Some(999)), Verdict::NotSelected);
+        assert_eq!(verdict(&since, Some(1_000)), Verdict::Selected);
+        assert_eq!(verdict(&since, Some(5_000)), Verdict::Selected);
+        assert_eq!(verdict(&until, Some(1_999)), Verdict::Selected);
+        assert_eq!(verdict(&until, Some(2_000)), Verdict::NotSelected);
+        assert_eq!(verdict(&since, None), Verdict::NotSelected);
+        assert_eq!(verdict(&until, None), Verdict::NotSelected);
+        assert_eq!(
+            verdict(&Selection::default(), None),
+            Verdict::Selected,
+            "no time range: its time does not matter"
+        );
+    }
+
+    #[test]
+    fn an_event_id_takes_only_that_event_and_never_a_letter_without_one() {
+        let (wanted, other) = (Uuid::now_v7(), Uuid::now_v7());
+        let selection = Selection {
+            event_ids: vec![wanted],
+            ..Selection::default()
+        };
+        let verdict = |id| selection.verdict(&letter("t", "r", Some(0), id));
+        assert_eq!(verdict(Some(wanted)), Verdict::Selected);
+        assert_eq!(verdict(Some(other)), Verdict::NotSelected);
+        assert_eq!(verdict(None), Verdict::NotSelected, "no envelope, no id");
+    }
+
+    #[test]
+    fn a_reason_takes_only_its_dead_letters() {
+        let selection = Selection {
+            reasons: vec!["dependency_timeout".into(), "not_found".into()],
+            ..Selection::default()
+        };
+        let verdict = |reason| selection.verdict(&letter("t", reason, Some(0), None));
+        assert_eq!(verdict("dependency_timeout"), Verdict::Selected);
+        assert_eq!(verdict("not_found"), Verdict::Selected);
+        assert_eq!(verdict("invalid_payload"), Verdict::NotSelected);
+    }
+
+    #[test]
+    fn a_topic_is_chosen_by_the_topics_read_so_the_verdict_takes_a_letter_of_any() {
+        // `--topic` picks the dead-letter topics that are read at all
+        // (topics::resolve); the verdict of a letter read is the same whatever its topic.
+        let selection = Selection {
+            topics: vec!["step-completed".into()],
+            ..Selection::default()
+        };
+        for topic in ["p.step-completed.v1", "p.workflow-started.v1"] {
+            assert_eq!(
+                selection.verdict(&letter(topic, "r", Some(0), None)),
+                Verdict::Selected
+            );
+        }
+    }
+
+    #[test]
+    fn every_condition_given_must_hold() {
+        let id = Uuid::now_v7();
+        let selection = Selection {
+            reasons: vec!["dependency_timeout".into()],
+            since: at(1_000),
+            until: at(2_000),
+            event_ids: vec![id],
+            ..Selection::default()
+        };
+        let all = letter("t", "dependency_timeout", Some(1_500), Some(id));
+        assert_eq!(selection.verdict(&all), Verdict::Selected);
+        let misses = [
+            letter("t", "not_found", Some(1_500), Some(id)),
+            letter("t", "dependency_timeout", Some(500), Some(id)),
+            letter("t", "dependency_timeout", Some(2_500), Some(id)),
+            letter("t", "dependency_timeout", Some(1_500), Some(Uuid::now_v7())),
+        ];
+        for miss in &misses {
+            assert_eq!(selection.verdict(miss), Verdict::NotSelected, "{miss:?}");
+        }
+    }
+
+    #[test]
+    fn a_letter_replayed_before_is_skipped_unless_included_and_only_when_selected() {
+        let back = Letter {
+            replayed_from: Some("t.dlq/0/3".into()),
+            ..letter("t", "invalid_envelope", Some(1_500), None)
+        };
+        assert_eq!(Selection::default().verdict(&back), Verdict::ReplayedBefore);
+        let included = Selection {
+            include_replayed: true,
+            ..Selection::default()
+        };
+        assert_eq!(included.verdict(&back), Verdict::Selected);
+        let elsewhere = Selection {
+            reasons: vec!["not_found".into()],
+            ..Selection::default()
+        };
+        assert_eq!(
+            elsewhere.verdict(&back),
+            Verdict::NotSelected,
+            "outside the selection counts as not selected, not as replayed before"
+        );
+    }
 }
