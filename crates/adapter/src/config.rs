@@ -5,6 +5,8 @@ use std::{net::SocketAddr, time::Duration};
 use bridge_events::DEFAULT_TOPIC_PREFIX;
 use clap::Parser;
 
+use crate::group_protocol::GroupProtocol;
+
 /// Consumes the bridge's events from Kafka into PostgreSQL.
 ///
 /// Every flag also reads an environment variable (shown in brackets). Any
@@ -47,6 +49,10 @@ pub struct Config {
     /// across restarts, so a restart within the session timeout moves no partition.
     #[arg(long, env = "BRIDGE_ADAPTER_GROUP_INSTANCE_ID")]
     pub group_instance_id: Option<String>,
+    /// Consumer group protocol: `classic`, or `consumer` (KIP-848, Kafka 4.0
+    /// and later: the broker assigns, and a member joining or leaving stops no other).
+    #[arg(long, env = "BRIDGE_ADAPTER_GROUP_PROTOCOL", value_enum, default_value_t = GroupProtocol::Classic)]
+    pub group_protocol: GroupProtocol,
     /// Most time between offset commits, in ms; offsets are also committed
     /// when partitions are revoked and at shutdown. 0 commits after every batch.
     #[arg(long, env = "BRIDGE_ADAPTER_COMMIT_INTERVAL_MS", default_value_t = 250)]
@@ -199,6 +205,7 @@ impl std::fmt::Debug for Config {
             .field("brokers", &self.brokers)
             .field("group_id", &self.group_id)
             .field("group_instance_id", &self.group_instance_id)
+            .field("group_protocol", &self.group_protocol)
             .field("topic_prefix", &self.topic_prefix)
             .field("batch_size", &self.batch_size)
             .field("linger_ms", &self.linger_ms)

@@ -8,6 +8,7 @@ mod context;
 mod deferred;
 mod dlq;
 mod error;
+mod group_protocol;
 mod health;
 mod held;
 mod item;
@@ -36,6 +37,7 @@ use tokio::sync::watch;
 pub use config::Config;
 pub use deferred::WaitsFor;
 pub use error::AdapterError;
+pub use group_protocol::GroupProtocol;
 pub use outcome::{IgnoreReason, Outcome, Refusal};
 pub use sweep::refresh_statistics;
 
@@ -69,6 +71,7 @@ pub async fn run(
     let http_addr = config.http_addr;
     let (stop, stopped) = watch::channel(false);
     let mut http_stopped = stopped.clone();
+    let totals = metrics.clone();
     let router = health::router(health::HttpState {
         health: health.clone(),
         db: db.clone(),
@@ -109,7 +112,16 @@ pub async fn run(
     // partitions move to the other adapters at once.
     drop(looped);
     let result = tasks.finish(died, http_addr).await;
-    tracing::info!("bridge-adapter stopped");
+    match totals.map(|handle| metrics::Totals::of(&handle.render())) {
+        Some(totals) => tracing::info!(
+            events_consumed = totals.consumed,
+            events_persisted = totals.persisted,
+            events_dead_lettered = totals.dead_lettered,
+            partitions_revoked = totals.revoked,
+            "bridge-adapter stopped"
+        ),
+        None => tracing::info!("bridge-adapter stopped"),
+    }
     result
 }
 
@@ -156,6 +168,7 @@ fn consumer_config(config: &Config, properties: &[(String, String)]) -> ClientCo
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("statistics.interval.ms", "1000")
+        .set("group.protocol", config.group_protocol.as_str())
         // Incremental rebalances (KIP-429): a member joining or leaving
         // moves only the partitions that change owner; the others keep
         // being consumed. `-X partition.assignment.strategy=range` restores
@@ -166,6 +179,15 @@ fn consumer_config(config: &Config, properties: &[(String, String)]) -> ClientCo
     }
     for (name, value) in properties {
         client.set(name, value);
+    }
+    // Under KIP-848 (the flag, or `-X group.protocol=consumer`) the broker
+    // assigns: librdkafka refuses a client-side strategy, so ours goes; one
+    // the operator set stays, for librdkafka to name.
+    let operators = |name: &str| properties.iter().any(|(set, _)| set == name);
+    if client.get("group.protocol") == Some(GroupProtocol::Consumer.as_str())
+        && !operators("partition.assignment.strategy")
+    {
+        client.remove("partition.assignment.strategy");
     }
     if client.get("fetch.max.bytes").is_none() {
         let largest_message = client
@@ -200,6 +222,7 @@ fn consumer(
 #[cfg(test)]
 mod tests {
     use clap::Parser;
+    use rdkafka::consumer::BaseConsumer;
 
     use super::*;
 
@@ -242,6 +265,38 @@ mod tests {
             strategy(&["-X", "partition.assignment.strategy=range"]).as_deref(),
             Some("range")
         );
+    }
+
+    #[test]
+    fn under_kip_848_the_broker_assigns_and_librdkafka_takes_the_settings() {
+        let client = |args: &[&str]| {
+            let config =
+                Config::parse_from(std::iter::once("bridge-adapter").chain(args.iter().copied()));
+            consumer_config(&config, &config.kafka_properties())
+        };
+        let classic = client(&[]);
+        assert_eq!(classic.get("group.protocol"), Some("classic"));
+        for kip_848 in [
+            client(&["--group-protocol", "consumer"]),
+            client(&["-X", "group.protocol=consumer"]),
+        ] {
+            assert_eq!(kip_848.get("group.protocol"), Some("consumer"));
+            assert_eq!(kip_848.get("partition.assignment.strategy"), None);
+            let created: Result<BaseConsumer, _> = kip_848.create();
+            assert!(created.is_ok(), "{:?}", created.err());
+        }
+        let refused: Result<BaseConsumer, _> = client(&[
+            "--group-protocol",
+            "consumer",
+            "-X",
+            "session.timeout.ms=6000",
+        ])
+        .create();
+        let err = refused
+            .err()
+            .expect("librdkafka refuses a classic setting")
+            .to_string();
+        assert!(err.contains("session.timeout.ms"), "{err}");
     }
 
     #[test]

@@ -23,6 +23,8 @@ async fn main() -> ExitCode {
             }),
         )
         .with_writer(std::io::stderr)
+        // Colours only on a terminal: a log file or journald gets plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     if let Some(bridge_adapter::replay::cli::Command::Dlq(command)) = config.command.take() {
         return bridge_adapter::replay::cli::run(&config, command).await;

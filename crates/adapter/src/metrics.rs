@@ -3,6 +3,10 @@
 use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
+mod totals;
+
+pub use totals::Totals;
+
 use crate::{
     item::Item,
     outcome::{Outcome, Refusal},

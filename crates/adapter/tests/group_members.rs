@@ -7,15 +7,15 @@
 //! failing while its partition is revoked leaves the next owner to read it
 //! again, as the adapter README says).
 //!
-//! What the mock cannot play: static membership (KIP-345). Its group
-//! coordinator records `group.instance.id` but matches members by member id
-//! only, so a restarted static member is a second member and the first
-//! stays until its session times out, where Kafka would hand the restarted
-//! one its old partitions at once. Not tried against tansu either, so
-//! `--group-instance-id` has no scenario here.
+//! What the mock cannot play: static membership (KIP-345) over the classic
+//! protocol. Its classic coordinator records `group.instance.id` but matches
+//! members by member id only, so a restarted static member is a second
+//! member and the first stays until its session times out, where Kafka
+//! would hand the restarted one its old partitions at once. Its KIP-848
+//! coordinator matches static members by instance id: `kip_848.rs` plays
+//! static membership there.
 //! Assignment is the adapter's default, cooperative-sticky (KIP-429): it
 //! runs in the clients over the classic protocol, which the mock serves.
-//! The new consumer protocol (KIP-848) is not used by the adapter.
 
 mod support;
 
@@ -24,7 +24,7 @@ use std::sync::{
     Arc,
 };
 
-use support::{ledger::Ledger, Adapter, Rig, PATIENCE};
+use support::{ledger::Ledger, Adapter, Rig};
 
 /// Partitions of each event topic.
 const PARTITIONS: u32 = 3;
@@ -37,17 +37,7 @@ const SMALL_BATCHES: [&str; 2] = ["--batch-size", "10"];
 
 /// Waits until `adapters` own every partition between them, each some.
 async fn share_every_partition(rig: &Rig, adapters: &[&Adapter]) {
-    let shared = support::wait_until(PATIENCE, || async {
-        let owned: Vec<usize> = adapters.iter().map(|a| a.assigned()).collect();
-        owned.iter().all(|&n| n > 0) && owned.iter().sum::<usize>() == ALL_PARTITIONS
-    })
-    .await;
-    let owned: Vec<usize> = adapters.iter().map(|a| a.assigned()).collect();
-    assert!(
-        shared,
-        "partitions owned: {owned:?} of {ALL_PARTITIONS}\n{}",
-        rig.all_logs()
-    );
+    support::share_every_partition(rig, adapters, ALL_PARTITIONS).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

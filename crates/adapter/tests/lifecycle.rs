@@ -111,7 +111,11 @@ async fn sigterm_commits_what_was_written_and_leaves_the_group() {
         "exit status {status}\n{}",
         first.log_text()
     );
-    assert!(first.log_text().contains("bridge-adapter stopped"));
+    // Its last line gives its lifetime totals, in plain text (no colour
+    // codes in a log file): every event it took was a step, workflow or
+    // stamp of the backlog, and each counts once.
+    let totals = bridge_adapter::metrics::Totals::from_log(&first.log_text())
+        .unwrap_or_else(|| panic!("no totals on the stop line:\n{}", first.log_text()));
     // Committed offsets account for exactly what was written: steps stored
     // or parked, nothing written uncommitted, nothing committed unwritten.
     let steps_topic = EventType::StepCompleted.topic(PREFIX);
@@ -126,6 +130,13 @@ async fn sigterm_commits_what_was_written_and_leaves_the_group() {
         committed, written,
         "committed step offsets against steps written"
     );
+    let taken = totals.consumed as i64;
+    assert!(
+        taken >= committed && taken <= events.len() as i64,
+        "{taken} events consumed, {committed} steps committed, {} produced",
+        events.len()
+    );
+    assert_eq!(totals.dead_lettered, 0);
     let _second = rig.adapter("second", &["--batch-size", "20"]);
     rig.wait_for_count("workflow_steps", 3 * workflows).await;
     rig.wait_for_count("metadata_stamps", workflows).await;

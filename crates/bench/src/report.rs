@@ -59,6 +59,11 @@ pub enum Target {
         /// The largest passing p99.
         millis: f64,
     },
+    /// Ours at most this value, in the row's unit.
+    AtMost {
+        /// The largest passing figure.
+        value: f64,
+    },
     /// Ours below this value, in the row's unit.
     Under {
         /// The largest passing figure.
@@ -78,6 +83,7 @@ impl Target {
         match self {
             Self::MinRatio { ratio } => format!(">= {ratio:.2}x"),
             Self::IndexScanUnder { millis } => format!("idx, < {millis} ms"),
+            Self::AtMost { value } => format!("<= {value:.0}"),
             Self::Under { value } => format!("< {value:.0}"),
             Self::UnderMillis { millis } => format!("< {millis} ms"),
             Self::None => "-".to_owned(),
@@ -144,6 +150,8 @@ impl Row {
             Target::MinRatio { .. } => Mark::Short,
             Target::IndexScanUnder { millis } if ours < millis => Mark::Pass,
             Target::IndexScanUnder { .. } => Mark::Short,
+            Target::AtMost { value } if ours <= value => Mark::Pass,
+            Target::AtMost { .. } => Mark::Short,
             Target::Under { value } if ours < value => Mark::Pass,
             Target::Under { .. } => Mark::Short,
             Target::UnderMillis { millis } if ours < millis => Mark::Pass,

@@ -3,6 +3,7 @@
 mod admin;
 mod broker;
 mod cluster;
+mod kafka_cluster;
 mod leftovers;
 mod mock_kafka;
 mod runtime;
@@ -18,6 +19,7 @@ use diesel_async::{async_connection_wrapper::AsyncConnectionWrapper, AsyncPgConn
 pub use admin::{execute, server_url};
 pub use broker::PrivateBroker;
 pub use cluster::{remove_leftover_clusters, ClusterBuilder, PrivateCluster};
+pub use kafka_cluster::KafkaCluster;
 pub use leftovers::remove_leftovers;
 pub use mock_kafka::{MockKafka, MOCK_BROKERS};
 pub use tls::{ServerCert, TestCa};

@@ -3,9 +3,11 @@
 //! `bridge-adapter` binary run as child processes.
 #![allow(dead_code)]
 
+pub mod dlq;
 pub mod ledger;
 
 use std::{
+    collections::BTreeSet,
     future::Future,
     net::TcpListener,
     path::PathBuf,
@@ -155,12 +157,17 @@ impl Rig {
                 "--retry-max-ms",
                 "500",
             ])
-            .args([
-                "-X",
-                "session.timeout.ms=6000",
-                "-X",
-                "heartbeat.interval.ms=500",
-            ])
+            // Short sessions and heartbeats are the member's settings under
+            // the classic protocol only; under KIP-848 the broker's.
+            .args(match kip_848(args) {
+                false => &[
+                    "-X",
+                    "session.timeout.ms=6000",
+                    "-X",
+                    "heartbeat.interval.ms=500",
+                ][..],
+                true => &[],
+            })
             .args(["-X", "topic.metadata.refresh.interval.ms=2000"])
             .args(args)
             .stdin(Stdio::null())
@@ -430,6 +437,23 @@ impl Adapter {
         Some((status, response.body_mut().read_to_string().ok()?))
     }
 
+    /// The partitions its `/health` lists, as `topic/partition` (none when it does not answer).
+    pub fn owned(&self) -> BTreeSet<String> {
+        self.get("/health")
+            .and_then(|(_, body)| serde_json::from_str::<Value>(&body).ok())
+            .and_then(|health| {
+                health["partitions"].as_array().map(|partitions| {
+                    partitions
+                        .iter()
+                        .map(|p| {
+                            format!("{}/{}", p["topic"].as_str().unwrap_or("?"), p["partition"])
+                        })
+                        .collect()
+                })
+            })
+            .unwrap_or_default()
+    }
+
     /// How many partitions its `/health` lists (0 when it does not answer).
     pub fn assigned(&self) -> usize {
         self.get("/health")
@@ -452,6 +476,28 @@ impl Drop for Adapter {
             eprintln!("--- {} log ---\n{}", self.name, self.log_text());
         }
     }
+}
+
+/// Waits until `adapters` own all `partitions` between them, each some;
+/// panics with every log when they do not within [`PATIENCE`].
+pub async fn share_every_partition(rig: &Rig, adapters: &[&Adapter], partitions: usize) {
+    let shared = wait_until(PATIENCE, || async {
+        let owned: Vec<usize> = adapters.iter().map(|a| a.assigned()).collect();
+        owned.iter().all(|&n| n > 0) && owned.iter().sum::<usize>() == partitions
+    })
+    .await;
+    let owned: Vec<usize> = adapters.iter().map(|a| a.assigned()).collect();
+    assert!(
+        shared,
+        "partitions owned: {owned:?} of {partitions}\n{}",
+        rig.all_logs()
+    );
+}
+
+/// Whether `args` choose the KIP-848 consumer group protocol.
+fn kip_848(args: &[&str]) -> bool {
+    args.windows(2)
+        .any(|pair| pair == ["--group-protocol", "consumer"])
 }
 
 /// A port of 127.0.0.1 that was free a moment ago.

@@ -12,7 +12,7 @@ use std::{
 };
 
 use bridge_events::EventType;
-use bridge_testkit::PrivateBroker;
+use bridge_testkit::{KafkaCluster, PrivateBroker};
 use rdkafka::{
     consumer::{BaseConsumer, Consumer},
     producer::{FutureProducer, FutureRecord},
@@ -44,7 +44,7 @@ type Landed = (String, i32, i64);
 pub type Sent = (Landed, Instant, Duration);
 
 /// Creates every event topic (`PARTITIONS` each) and its dead-letter topic on `broker`.
-pub fn create_topics(broker: &PrivateBroker) {
+pub fn create_topics(broker: &dyn KafkaCluster) {
     for &kind in EventType::ALL {
         broker.create_topic(&kind.topic(PREFIX), PARTITIONS as u32);
         broker.create_topic(&format!("{}.dlq", kind.topic(PREFIX)), 1);
@@ -52,7 +52,7 @@ pub fn create_topics(broker: &PrivateBroker) {
 }
 
 /// A producer; `linger_ms` trades latency for batching.
-pub fn producer(broker: &PrivateBroker, linger_ms: &str) -> BenchResult<FutureProducer> {
+pub fn producer(broker: &dyn KafkaCluster, linger_ms: &str) -> BenchResult<FutureProducer> {
     Ok(ClientConfig::new()
         .set("bootstrap.servers", broker.bootstrap_servers())
         .set("acks", "all")
@@ -93,7 +93,7 @@ pub struct CommittedOffsets {
 
 impl CommittedOffsets {
     /// A reader of group `group`'s offsets on `broker`.
-    pub fn new(broker: &PrivateBroker, group: &str) -> BenchResult<Self> {
+    pub fn new(broker: &dyn KafkaCluster, group: &str) -> BenchResult<Self> {
         let consumer: BaseConsumer = ClientConfig::new()
             .set("bootstrap.servers", broker.bootstrap_servers())
             .set("group.id", group)
@@ -130,7 +130,7 @@ impl CommittedOffsets {
 
 /// Produces 10 events every 10 ms until `stop` completes; every event, acknowledged.
 pub async fn produce_steadily(
-    broker: &PrivateBroker,
+    broker: &dyn KafkaCluster,
     mix: &mut Mix,
     stop: impl std::future::Future<Output = ()>,
 ) -> BenchResult<Vec<Sent>> {
