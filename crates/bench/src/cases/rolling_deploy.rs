@@ -13,8 +13,9 @@
 //! life (a stopped process's from the totals on its last log line, a
 //! survivor's from `/metrics` at the end) minus the events produced, beside
 //! one batch per partition revoked from a running member
-//! (`adapter_partitions_revoked_total`, read just before each SIGTERM, so
-//! that a stopping member's own partitions do not count, and at the end).
+//! (`adapter_partitions_revoked_total`, read once the group has formed, just
+//! before each SIGTERM, so that a stopping member's own partitions do not
+//! count, and at the end; what the group's forming revoked is left out).
 //!
 //! The classic runs are on tansu, not on the mock: the mock's classic
 //! coordinator holds every join open for the session timeout less one second
@@ -250,6 +251,11 @@ async fn deploy(ctx: &Context, program: &Path, assignment: Assignment) -> BenchR
         .map(|n| rig.start(n, &format!("{n}")))
         .collect::<BenchResult<Vec<_>>>()?;
     share_every_partition(&members).await?;
+    // Revocations while the group formed are not the deploy's.
+    let mut formed = 0.0;
+    for member in &members {
+        formed += member.counts().await?.revoked;
+    }
 
     let offsets = CommittedOffsets::new(broker, assignment.group())?;
     let watch = OffsetWatch::start(CommittedOffsets::new(broker, assignment.group())?);
@@ -271,6 +277,7 @@ async fn deploy(ctx: &Context, program: &Path, assignment: Assignment) -> BenchR
     for member in &members {
         counts += member.counts().await?;
     }
+    counts.revoked -= formed;
     let (mut during, mut before) = (Vec::new(), Vec::new());
     for (millis, (_, sent_at, _)) in committed_latencies(&sent, &seen)?.into_iter().zip(&sent) {
         if *sent_at >= rolled.started {
