@@ -162,6 +162,28 @@ fn down_behind_a_long_transaction_is_retried_and_reverts_once_the_reader_ends() 
 }
 
 #[test]
+fn redo_behind_a_long_transaction_is_retried_and_ends_reapplied_once_the_reader_ends() {
+    let db = TestDatabase::empty();
+    let dir = live_table_and_pending_alter();
+    run(db.url(), &["--migration-dir", dir.arg(), "up"]).expect(code::OK);
+
+    let (out, took) = behind_a_long_read(&db, &dir, &["redo"], || {
+        assert!(
+            note_column_exists(&db),
+            "nothing reverted while the reader holds the table"
+        );
+    });
+    assert!(
+        out.stdout.contains("reverted 2030-01-01-000002_add_note")
+            && out.stdout.contains("applied  2030-01-01-000002_add_note"),
+        "{out:#?}"
+    );
+    assert!(note_column_exists(&db));
+    assert_eq!(applied_count(&db), 2, "both migrations, once each");
+    assert!(took >= HELD, "the redo waited for the reader: {took:?}");
+}
+
+#[test]
 fn a_migration_that_never_gets_its_lock_exits_11_naming_the_blocker_with_nothing_applied() {
     let db = TestDatabase::empty();
     let dir = live_table_and_pending_alter();
