@@ -268,24 +268,10 @@ async fn unknown_topics_messages_that_are_not_dead_letters_and_unreachable_broke
     let steps = EventType::StepCompleted.topic(PREFIX);
     let dlq = format!("{steps}.dlq");
     // A dead letter, a message that is not one, another dead letter.
-    let first = support::step(Uuid::now_v7(), 0).to_string();
-    rig.produce_dead_letter(DeadLetter::new(
-        &steps,
-        "invalid_value",
-        "a",
-        first.as_bytes(),
-    ))
-    .await;
+    let first = rig.dead_letter_step(&steps, "a", 0).await;
     rig.produce_raw(&dlq, "k", b"hello", &[("trace", "x")])
         .await;
-    let second = support::step(Uuid::now_v7(), 1).to_string();
-    rig.produce_dead_letter(DeadLetter::new(
-        &steps,
-        "invalid_value",
-        "b",
-        second.as_bytes(),
-    ))
-    .await;
+    let second = rig.dead_letter_step(&steps, "b", 1).await;
     for _ in 0..2 {
         let refused = dlq_on(&brokers, &["replay"]);
         assert_eq!(refused.code, 5, "{}", refused.stderr);
@@ -445,14 +431,7 @@ async fn a_dead_letter_whose_original_topic_is_gone_stops_the_replay_naming_it_a
         rig.create_topic(topic, 1);
     }
     for (topic, order) in [(&steps, 0), (&steps, 1), (&started, 2), (&started, 3)] {
-        let value = support::step(Uuid::now_v7(), order).to_string();
-        rig.produce_dead_letter(DeadLetter::new(
-            topic,
-            "invalid_value",
-            "k",
-            value.as_bytes(),
-        ))
-        .await;
+        rig.dead_letter_step(topic, "k", order).await;
     }
     let replay = [
         "replay",
@@ -512,14 +491,7 @@ async fn the_progress_bar_is_drawn_on_a_terminal_and_never_into_a_pipe() {
     let brokers = rig.broker.bootstrap_servers();
     let steps = EventType::StepCompleted.topic(PREFIX);
     for order in 0..50 {
-        let value = support::step(Uuid::now_v7(), order).to_string();
-        rig.produce_dead_letter(DeadLetter::new(
-            &steps,
-            "invalid_value",
-            "k",
-            value.as_bytes(),
-        ))
-        .await;
+        rig.dead_letter_step(&steps, "k", order).await;
     }
     let bar = "/50 read, ";
 

@@ -145,14 +145,7 @@ async fn dead_letters_arriving_during_a_replay_do_not_keep_it_from_ending_and_ar
         let deadline = Instant::now() + PATIENCE;
         let mut sent = 0;
         while !done.load(Ordering::SeqCst) && Instant::now() < deadline {
-            let value = support::step(Uuid::now_v7(), 0).to_string();
-            rig.produce_dead_letter(DeadLetter::new(
-                &steps,
-                "invalid_value",
-                "k",
-                value.as_bytes(),
-            ))
-            .await;
+            rig.dead_letter_step(&steps, "k", 0).await;
             sent += 1;
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

@@ -33,6 +33,33 @@ fn with_concurrent_build(up: &str, down: &str) -> MigrationDir {
     dir
 }
 
+/// A database with `live_rows` applied and the concurrent build of
+/// `live_rows_v_idx` pending, and a writer's transaction left open on the table.
+fn index_pending_behind_a_writer() -> (TestDatabase, MigrationDir, LongTransaction) {
+    let db = TestDatabase::empty();
+    let dir = with_concurrent_build(
+        "CREATE INDEX CONCURRENTLY live_rows_v_idx ON live_rows (v);",
+        "DROP INDEX CONCURRENTLY live_rows_v_idx;",
+    );
+    run(
+        db.url(),
+        &[
+            "--migration-dir",
+            dir.arg(),
+            "up",
+            "--to",
+            "2030-01-01-000001",
+        ],
+    )
+    .expect(code::OK);
+    let writer = LongTransaction::begin(
+        &db,
+        "long-writer-test",
+        "INSERT INTO live_rows (v) VALUES (1)",
+    );
+    (db, dir, writer)
+}
+
 fn index_is_valid(db: &TestDatabase, name: &str) -> bool {
     count(
         db,
@@ -45,23 +72,9 @@ fn index_is_valid(db: &TestDatabase, name: &str) -> bool {
 
 #[test]
 fn a_concurrent_build_behind_a_long_transaction_is_retried_and_ends_valid() {
-    let db = TestDatabase::empty();
-    let dir = with_concurrent_build(
-        "CREATE INDEX CONCURRENTLY live_rows_v_idx ON live_rows (v);",
-        "DROP INDEX CONCURRENTLY live_rows_v_idx;",
-    );
-    let migrations = ["--migration-dir", dir.arg()];
-    run(
-        db.url(),
-        &[&migrations[..], &["up", "--to", "2030-01-01-000001"]].concat(),
-    )
-    .expect(code::OK);
     // A writer's open transaction: the build must wait for it before it can finish.
-    let writer = LongTransaction::begin(
-        &db,
-        "long-writer-test",
-        "INSERT INTO live_rows (v) VALUES (1)",
-    );
+    let (db, dir, writer) = index_pending_behind_a_writer();
+    let migrations = ["--migration-dir", dir.arg()];
     let held = Duration::from_secs(6);
     let started = Instant::now();
     let child = bridge_admin()
@@ -110,23 +123,9 @@ fn a_concurrent_build_behind_a_long_transaction_is_retried_and_ends_valid() {
 
 #[test]
 fn a_concurrent_build_that_never_gets_its_lock_exits_11_and_status_reports_what_is_left() {
-    let db = TestDatabase::empty();
-    let dir = with_concurrent_build(
-        "CREATE INDEX CONCURRENTLY live_rows_v_idx ON live_rows (v);",
-        "DROP INDEX CONCURRENTLY live_rows_v_idx;",
-    );
-    let migrations = ["--migration-dir", dir.arg()];
-    run(
-        db.url(),
-        &[&migrations[..], &["up", "--to", "2030-01-01-000001"]].concat(),
-    )
-    .expect(code::OK);
     // A writer's open transaction: the build, and dropping what it left, wait for it.
-    let writer = LongTransaction::begin(
-        &db,
-        "long-writer-test",
-        "INSERT INTO live_rows (v) VALUES (1)",
-    );
+    let (db, dir, writer) = index_pending_behind_a_writer();
+    let migrations = ["--migration-dir", dir.arg()];
     let out = run(
         db.url(),
         &[

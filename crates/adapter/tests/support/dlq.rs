@@ -144,6 +144,20 @@ impl Rig {
         self.broker.create_topic(name, partitions);
     }
 
+    /// Produces a step of a new workflow, numbered `order`, as an
+    /// `invalid_value` dead letter of `original` keyed `key`; its value.
+    pub async fn dead_letter_step(&self, original: &str, key: &str, order: i32) -> String {
+        let value = super::step(uuid::Uuid::now_v7(), order).to_string();
+        self.produce_dead_letter(DeadLetter::new(
+            original,
+            "invalid_value",
+            key,
+            value.as_bytes(),
+        ))
+        .await;
+        value
+    }
+
     /// Produces `letter` to `<original>.dlq` with the `dlq.reason` and
     /// `dlq.topic` headers, and waits for the ack.
     pub async fn produce_dead_letter(&self, letter: DeadLetter<'_>) {
