@@ -60,6 +60,29 @@ fn index_pending_behind_a_writer() -> (TestDatabase, MigrationDir, LongTransacti
     (db, dir, writer)
 }
 
+/// That `out`, a successful `up`, dropped the invalid index `before` left,
+/// built it valid, and that `status --check` finds everything applied.
+fn assert_rebuilt(db: &TestDatabase, dir: &MigrationDir, out: &Outcome, before: &str) {
+    assert!(
+        out.stderr
+            .contains("dropped the invalid index(es) live_rows_v_idx"),
+        "what {before} left invalid was dropped before building again: {}",
+        out.stderr
+    );
+    assert!(index_is_valid(db, "live_rows_v_idx"));
+    let status = run(
+        db.url(),
+        &["--migration-dir", dir.arg(), "status", "--check"],
+    )
+    .expect(code::OK);
+    assert!(
+        status.stdout.contains("2 applied, 0 pending")
+            && status.stdout.contains("0 invalid indexes"),
+        "{}",
+        status.stdout
+    );
+}
+
 fn index_is_valid(db: &TestDatabase, name: &str) -> bool {
     count(
         db,
@@ -74,7 +97,6 @@ fn index_is_valid(db: &TestDatabase, name: &str) -> bool {
 fn a_concurrent_build_behind_a_long_transaction_is_retried_and_ends_valid() {
     // A writer's open transaction: the build must wait for it before it can finish.
     let (db, dir, writer) = index_pending_behind_a_writer();
-    let migrations = ["--migration-dir", dir.arg()];
     let held = Duration::from_secs(6);
     let started = Instant::now();
     let child = bridge_admin()
@@ -102,23 +124,7 @@ fn a_concurrent_build_behind_a_long_transaction_is_retried_and_ends_valid() {
         "the build timed out and was retried: {}",
         out.stderr
     );
-    assert!(
-        out.stderr
-            .contains("dropped the invalid index(es) live_rows_v_idx"),
-        "the timed-out build's invalid index was dropped before the retry: {}",
-        out.stderr
-    );
-    assert!(index_is_valid(&db, "live_rows_v_idx"));
-    let status = run(
-        db.url(),
-        &[&migrations[..], &["status", "--check"]].concat(),
-    )
-    .expect(code::OK);
-    assert!(
-        status.stdout.contains("0 invalid indexes"),
-        "{}",
-        status.stdout
-    );
+    assert_rebuilt(&db, &dir, &out, "the timed-out attempt");
 }
 
 #[test]
@@ -178,24 +184,7 @@ fn a_concurrent_build_that_never_gets_its_lock_exits_11_and_status_reports_what_
     // The README's recovery: once the blocker is gone, run `up` again.
     writer.commit();
     let out = run(db.url(), &[&migrations[..], &["up"]].concat()).expect(code::OK);
-    assert!(
-        out.stderr
-            .contains("dropped the invalid index(es) live_rows_v_idx"),
-        "the rerun dropped what the failed run left before building: {}",
-        out.stderr
-    );
-    assert!(index_is_valid(&db, "live_rows_v_idx"));
-    let status = run(
-        db.url(),
-        &[&migrations[..], &["status", "--check"]].concat(),
-    )
-    .expect(code::OK);
-    assert!(
-        status.stdout.contains("2 applied, 0 pending")
-            && status.stdout.contains("0 invalid indexes"),
-        "{}",
-        status.stdout
-    );
+    assert_rebuilt(&db, &dir, &out, "the failed run");
 }
 
 #[test]
