@@ -15,6 +15,16 @@ pub struct Totals {
     pub revoked: u64,
 }
 
+/// The totals of two processes (or two lives of one) together.
+impl std::ops::AddAssign for Totals {
+    fn add_assign(&mut self, other: Self) {
+        self.consumed += other.consumed;
+        self.persisted += other.persisted;
+        self.dead_lettered += other.dead_lettered;
+        self.revoked += other.revoked;
+    }
+}
+
 impl Totals {
     /// The totals in Prometheus text `text` (what `/metrics` serves).
     pub fn of(text: &str) -> Self {

@@ -29,7 +29,6 @@
 
 use std::{
     net::TcpListener,
-    ops::AddAssign,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
@@ -177,7 +176,7 @@ struct Deployed {
     /// Events produced in all.
     produced: usize,
     /// Consumption and revocations over every process's life.
-    counts: Counts,
+    counts: Totals,
 }
 
 impl Deployed {
@@ -187,9 +186,9 @@ impl Deployed {
             .iter()
             .map(|d| format!("{:.1} s", d.as_secs_f64()))
             .collect();
-        let read_again = self.counts.consumed - self.produced as f64;
+        let read_again = self.counts.consumed as f64 - self.produced as f64;
         let per_restart = read_again / MEMBERS as f64;
-        let revoked = self.counts.revoked / MEMBERS as f64;
+        let revoked = self.counts.revoked as f64 / MEMBERS as f64;
         let bound = BATCH * revoked;
         [
             Row::measured(
@@ -220,7 +219,7 @@ impl Deployed {
                 Target::AtMost { value: bound },
             )
             .with_note(format!(
-                "{:.0} consumed, {} produced, {read_again:.0} read again in {MEMBERS} restarts; \
+                "{} consumed, {} produced, {read_again:.0} read again in {MEMBERS} restarts; \
                  {revoked:.1} partitions revoked from running members per restart",
                 self.counts.consumed, self.produced,
             )),
@@ -252,9 +251,9 @@ async fn deploy(ctx: &Context, program: &Path, assignment: Assignment) -> BenchR
         .collect::<BenchResult<Vec<_>>>()?;
     share_every_partition(&members).await?;
     // Revocations while the group formed are not the deploy's.
-    let mut formed = 0.0;
+    let mut formed = 0;
     for member in &members {
-        formed += member.counts().await?.revoked;
+        formed += member.totals().await?.revoked;
     }
 
     let offsets = CommittedOffsets::new(broker, assignment.group())?;
@@ -275,9 +274,9 @@ async fn deploy(ctx: &Context, program: &Path, assignment: Assignment) -> BenchR
 
     let mut counts = rolled.counts;
     for member in &members {
-        counts += member.counts().await?;
+        counts += member.totals().await?;
     }
-    counts.revoked -= formed;
+    counts.revoked = counts.revoked.saturating_sub(formed);
     let (mut during, mut before) = (Vec::new(), Vec::new());
     for (millis, (_, sent_at, _)) in committed_latencies(&sent, &seen)?.into_iter().zip(&sent) {
         if *sent_at >= rolled.started {
@@ -301,8 +300,8 @@ struct Rolled {
     started: Instant,
     /// Each restart, from SIGTERM to every partition owned again.
     restarts: Vec<Duration>,
-    /// The stopped processes' counts.
-    counts: Counts,
+    /// The stopped processes' totals.
+    counts: Totals,
 }
 
 /// After `warmup`, stops and starts each member in turn, the next once the
@@ -310,15 +309,16 @@ struct Rolled {
 async fn roll(rig: &Rig<'_>, members: &mut [Member], warmup: Duration) -> BenchResult<Rolled> {
     tokio::time::sleep(warmup).await;
     let started = Instant::now();
-    let mut counts = Counts::default();
+    let mut counts = Totals::default();
     let mut restarts = Vec::new();
     for n in 0..members.len() {
         let stopping = Instant::now();
-        let running = members[n].counts().await?;
+        let running = members[n].totals().await?;
         let stopped = members[n].terminate().await?;
-        counts += Counts {
-            consumed: stopped.consumed as f64,
+        // A stopping member's own partitions, revoked at shutdown, are not counted.
+        counts += Totals {
             revoked: running.revoked,
+            ..stopped
         };
         members[n] = rig.start(n + 1, &format!("{}-again", n + 1))?;
         share_every_partition(members).await?;
@@ -390,22 +390,6 @@ impl Rig<'_> {
     }
 }
 
-/// Consumption and revocations of one or more adapter processes.
-#[derive(Debug, Default, Clone, Copy)]
-struct Counts {
-    /// Events taken into a batch (`adapter_events_consumed_total`).
-    consumed: f64,
-    /// Partitions revoked (`adapter_partitions_revoked_total`).
-    revoked: f64,
-}
-
-impl AddAssign for Counts {
-    fn add_assign(&mut self, other: Self) {
-        self.consumed += other.consumed;
-        self.revoked += other.revoked;
-    }
-}
-
 /// One `bridge-adapter` process; killed when dropped.
 struct Member {
     child: Child,
@@ -442,17 +426,13 @@ impl Member {
             .map_or(0.0, |text| bridge_adapter::metrics::sum(&text, name))
     }
 
-    /// Its counts so far.
-    async fn counts(&self) -> BenchResult<Counts> {
+    /// Its totals so far, from `/metrics`.
+    async fn totals(&self) -> BenchResult<Totals> {
         let text = self
             .metrics()
             .await
             .ok_or_else(|| format!("no /metrics:\n{}", self.tail()))?;
-        let sum = |name| bridge_adapter::metrics::sum(&text, name);
-        Ok(Counts {
-            consumed: sum(bridge_adapter::metrics::CONSUMED),
-            revoked: sum(bridge_adapter::metrics::REVOKED),
-        })
+        Ok(Totals::of(&text))
     }
 
     /// SIGTERM, then waits for a clean exit; its lifetime totals, from its
