@@ -1,7 +1,8 @@
 //! A tansu broker stopped and started again on the same port and storage
 //! while the adapter consumes: the adapter reconnects by itself, and nothing
 //! is lost or written twice (tansu's sqlite storage keeps the log and the
-//! group's committed offsets).
+//! group's committed offsets). An adapter told to stop while the broker is
+//! down stops all the same, and the one after it finds nothing missing.
 
 mod support;
 
@@ -26,4 +27,26 @@ async fn tansu_restarted_mid_stream_loses_and_duplicates_nothing() {
 
     ledger.assert_all_once(&rig).await;
     assert!(adapter.running(), "the same adapter process carried on");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_while_the_broker_is_down_stops_the_adapter_and_its_successor_loses_and_duplicates_nothing(
+) {
+    let mut rig = Rig::new(2).await;
+    let ledger = Ledger::new(200, 4);
+    let half = ledger.len() / 2;
+    let mut adapter = rig.adapter("adapter", &["--batch-size", "20"]);
+    ledger.produce(&rig, 0, half).await;
+    rig.wait_for_count("workflow_steps", 100).await;
+
+    rig.tansu().stop();
+    // Its commits wait for a coordinator in vain; it still stops (within
+    // `terminate`'s 30 s) and cleanly.
+    let status = adapter.terminate();
+    assert!(status.success(), "exited {status}\n{}", rig.all_logs());
+    rig.tansu().restart();
+    let _successor = rig.adapter("successor", &["--batch-size", "20"]);
+    ledger.produce(&rig, half, ledger.len()).await;
+
+    ledger.assert_all_once(&rig).await;
 }

@@ -30,6 +30,9 @@ const PARTITIONS: u32 = 3;
 /// Event partitions in all: nine event topics.
 const ALL_PARTITIONS: usize = 9 * PARTITIONS as usize;
 
+/// The adapters' consumer group (their default).
+const GROUP: &str = "database_adapter_consumers";
+
 /// The member names.
 const NAMES: [&str; 3] = ["a", "b", "c"];
 
@@ -89,6 +92,17 @@ async fn rolling_restart(
         .first(sent)
         .assert_all_once_dead_letters_at_least_once(rig)
         .await;
+    // And every offset read is committed, with no new message to carry it.
+    let committed = support::wait_until(PATIENCE, || async {
+        rig.behind(GROUP, PARTITIONS as i32).is_empty()
+    })
+    .await;
+    assert!(
+        committed,
+        "offsets left uncommitted after the stream stopped: {:?}\n{}",
+        rig.behind(GROUP, PARTITIONS as i32),
+        rig.all_logs()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -104,7 +104,19 @@ async fn main() -> std::process::ExitCode {
         work_dir,
     };
     let report = cases::run_all(&ctx).await;
-    let _ = std::fs::remove_dir_all(&ctx.work_dir);
+    let failed = report
+        .rows
+        .iter()
+        .any(|row| row.mark == report::Mark::Error);
+    if failed {
+        // The adapters' logs and the other scratch files explain the error.
+        eprintln!(
+            "bridge-bench: a case failed; its scratch files are kept in {}",
+            ctx.work_dir.display()
+        );
+    } else {
+        let _ = std::fs::remove_dir_all(&ctx.work_dir);
+    }
 
     for plan in &report.plans {
         println!(
@@ -133,11 +145,7 @@ async fn main() -> std::process::ExitCode {
         println!("\nwrote {}", path.display());
     }
     // Timings never fail the run (CI must not judge them); broken cases do.
-    if report
-        .rows
-        .iter()
-        .any(|row| row.mark == report::Mark::Error)
-    {
+    if failed {
         std::process::ExitCode::FAILURE
     } else {
         std::process::ExitCode::SUCCESS

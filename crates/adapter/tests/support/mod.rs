@@ -141,7 +141,12 @@ impl Rig {
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("DATABASE_URL", database_url)
-            .env("RUST_LOG", "info,librdkafka=warn")
+            // ADAPTER_TEST_LOG overrides the adapters' log filter, e.g.
+            // `info,librdkafka=debug` with `-X debug=cgrp` in a test's args.
+            .env(
+                "RUST_LOG",
+                std::env::var("ADAPTER_TEST_LOG").unwrap_or("info,librdkafka=warn".into()),
+            )
             .args(["--brokers", &self.broker.bootstrap_servers()])
             .args(["--topic-prefix", PREFIX])
             .args(["--http-addr", &format!("127.0.0.1:{port}")])
@@ -334,6 +339,35 @@ impl Rig {
             )
             .collect()
     }
+
+    /// The event partitions (`partitions` per topic) whose offset committed by
+    /// `group` is short of the partition's end, as `topic[partition] committed/end`.
+    pub fn behind(&self, group: &str, partitions: i32) -> Vec<String> {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", self.broker.bootstrap_servers())
+            .set("group.id", group)
+            .create()
+            .expect("an offsets reader");
+        let mut behind = Vec::new();
+        for &kind in EventType::ALL {
+            let topic = kind.topic(PREFIX);
+            for (partition, committed) in self
+                .committed(group, &topic, partitions)
+                .into_iter()
+                .enumerate()
+            {
+                let partition = partition as i32;
+                let (_, end) = consumer
+                    .fetch_watermarks(&topic, partition, Duration::from_secs(10))
+                    .expect("watermarks");
+                // -1: nothing committed, which an empty partition needs none of.
+                if committed.max(0) < end {
+                    behind.push(format!("{topic}[{partition}] {committed}/{end}"));
+                }
+            }
+        }
+        behind
+    }
 }
 
 /// A header's value as text.
@@ -406,7 +440,9 @@ impl Adapter {
             }
             assert!(
                 Instant::now() < deadline,
-                "the adapter did not stop after SIGTERM"
+                "{} did not stop after SIGTERM:\n{}",
+                self.name,
+                self.log_text()
             );
             std::thread::sleep(Duration::from_millis(50));
         }

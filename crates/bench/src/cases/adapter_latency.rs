@@ -202,14 +202,19 @@ impl OffsetWatch {
         let thread = {
             let (watching, seen) = (watching.clone(), seen.clone());
             std::thread::spawn(move || -> BenchResult<()> {
-                while watching.load(Ordering::Relaxed) {
+                loop {
+                    // A reading begun after `finish` is the last: it sees
+                    // every commit seen before `finish` was called.
+                    let last = !watching.load(Ordering::SeqCst);
                     let each = reader.each()?;
                     seen.lock()
                         .expect("not poisoned")
                         .push((Instant::now(), each));
+                    if last {
+                        return Ok(());
+                    }
                     std::thread::sleep(Duration::from_millis(2));
                 }
-                Ok(())
             })
         };
         Self {
@@ -219,9 +224,9 @@ impl OffsetWatch {
         }
     }
 
-    /// Stops reading; every reading, oldest first.
+    /// Reads once more and stops; every reading, oldest first.
     pub fn finish(self) -> BenchResult<Vec<Observed>> {
-        self.watching.store(false, Ordering::Relaxed);
+        self.watching.store(false, Ordering::SeqCst);
         self.thread
             .join()
             .map_err(|_| "the offset watcher panicked")??;
@@ -231,21 +236,31 @@ impl OffsetWatch {
     }
 }
 
-/// Waits (at most 30 s) until `offsets` shows every event of `sent` committed.
+/// Waits (at most 30 s) until `offsets` shows every event of `sent`
+/// committed; an error names each partition still short of its last event.
 pub async fn wait_committed(offsets: &CommittedOffsets, sent: &[Sent]) -> BenchResult<()> {
     let last = last_offsets(sent);
     let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
+    loop {
         let each = offsets.each()?;
-        if last
+        let mut short: Vec<String> = last
             .iter()
-            .all(|(tp, offset)| each.get(tp).is_some_and(|c| c > offset))
-        {
-            break;
+            .filter_map(|((topic, partition), offset)| {
+                let committed = each.get(&(topic.clone(), *partition)).copied().unwrap_or(0);
+                (committed <= *offset).then(|| {
+                    format!("{topic}[{partition}] committed {committed}, last event at {offset}")
+                })
+            })
+            .collect();
+        if short.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            short.sort();
+            return Err(format!("30 s after the stream stopped: {}", short.join("; ")).into());
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    Ok(())
 }
 
 /// Each event's milliseconds from its produce call to the first reading in
@@ -272,11 +287,13 @@ pub async fn adapter_latency(
 ) -> BenchResult<Steady> {
     let watch = OffsetWatch::start(CommittedOffsets::new(broker, GROUP)?);
     let sent = produce_steadily(broker, mix, tokio::time::sleep(steady)).await;
-    if let Ok(sent) = &sent {
-        wait_committed(offsets, sent).await?;
-    }
+    let committed = match &sent {
+        Ok(sent) => wait_committed(offsets, sent).await,
+        Err(_) => Ok(()),
+    };
     let seen = watch.finish()?;
     let sent = sent?;
+    committed?;
     let reads = seen.windows(2).map(|pair| pair[1].0 - pair[0].0);
     Ok(Steady {
         committed: committed_latencies(&sent, &seen)?,
