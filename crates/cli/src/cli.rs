@@ -326,4 +326,21 @@ mod tests {
     fn the_command_line_is_well_formed() {
         super::Cli::command().debug_assert();
     }
+
+    #[test]
+    fn the_lock_timeout_help_states_the_default_wait() {
+        // The defaults of `Options::new` are the CLI's defaults.
+        let options = bridge_migrate::Options::new("postgres://localhost/unused");
+        let seconds = (options.lock_wait().as_secs_f64() / 10.0).round() * 10.0;
+        let help = super::Cli::command()
+            .get_arguments()
+            .find(|arg| arg.get_id() == "lock_timeout")
+            .and_then(|arg| arg.get_help().map(ToString::to_string))
+            .expect("--lock-timeout has help");
+        assert!(
+            help.contains(&format!("about {seconds}")),
+            "the help says {help:?}; the default is {:?}",
+            options.lock_wait()
+        );
+    }
 }

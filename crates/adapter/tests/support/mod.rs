@@ -440,12 +440,23 @@ impl Adapter {
             }
             assert!(
                 Instant::now() < deadline,
-                "{} did not stop after SIGTERM:\n{}",
+                "{} did not stop after SIGTERM:\n{}\nits threads:\n{}",
                 self.name,
-                self.log_text()
+                self.log_text(),
+                self.backtraces()
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Every thread's stack, by gdb if it is installed, to say where a hung adapter waits.
+    fn backtraces(&self) -> String {
+        Command::new("gdb")
+            .args(["-p", &self.child.id().to_string(), "-batch"])
+            .args(["-ex", "thread apply all bt"])
+            .output()
+            .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
+            .unwrap_or_else(|err| format!("(gdb: {err})"))
     }
 
     /// The loopback port of its HTTP server (`/health`, `/metrics`).
