@@ -7,7 +7,7 @@ use std::sync::{
 
 use rdkafka::{
     consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance},
-    ClientContext, Statistics,
+    ClientContext, Statistics, TopicPartitionList,
 };
 
 use crate::{health::Health, metrics as m, offsets::Uncommitted};
@@ -55,7 +55,7 @@ impl ConsumerContext for AdapterContext {
         self.rebalances.fetch_add(1, Ordering::SeqCst);
         match rebalance {
             Rebalance::Revoke(partitions) => {
-                tracing::info!(partitions = partitions.count(), "partitions revoked");
+                tracing::info!(partitions = partitions.count(), which = %named(partitions), "partitions revoked");
                 metrics::counter!(m::REBALANCES, "kind" => "revoke").increment(1);
                 metrics::counter!(m::REVOKED).increment(partitions.count() as u64);
                 self.health.forget(partitions);
@@ -79,12 +79,46 @@ impl ConsumerContext for AdapterContext {
             }
             Rebalance::Assign(partitions) => {
                 metrics::counter!(m::REBALANCES, "kind" => "assign").increment(1);
-                tracing::info!(partitions = partitions.count(), "partitions assigned")
+                tracing::info!(partitions = partitions.count(), which = %named(partitions), "partitions assigned")
             }
             Rebalance::Error(err) => {
                 metrics::counter!(m::REBALANCES, "kind" => "error").increment(1);
                 tracing::warn!(%err, "rebalance error")
             }
         }
+    }
+}
+
+/// `partitions` as `topic[0,2] other[1]`, for the log.
+fn named(partitions: &TopicPartitionList) -> String {
+    let mut by_topic: std::collections::BTreeMap<String, Vec<i32>> = Default::default();
+    for element in partitions.elements() {
+        by_topic
+            .entry(element.topic().to_owned())
+            .or_default()
+            .push(element.partition());
+    }
+    by_topic
+        .into_iter()
+        .map(|(topic, mut numbers)| {
+            numbers.sort_unstable();
+            let numbers: Vec<String> = numbers.iter().map(i32::to_string).collect();
+            format!("{topic}[{}]", numbers.join(","))
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partitions_are_named_by_topic_in_order() {
+        let mut list = TopicPartitionList::new();
+        list.add_partition("b", 2);
+        list.add_partition("a", 1);
+        list.add_partition("b", 0);
+        assert_eq!(named(&list), "a[1] b[0,2]");
     }
 }

@@ -33,6 +33,11 @@ pub struct PartitionLag {
     /// Messages behind the end: from the committed offset, or from the
     /// partition's start before the first commit; `null` while unknown.
     pub lag: Option<i64>,
+    /// The offset this member fetches next; `null` before it starts.
+    pub position: Option<i64>,
+    /// librdkafka's fetch state: `active` while fetching; `offset-query` or
+    /// `offset-wait` while it looks for where to start; `stopped`, `none`.
+    pub fetch_state: String,
 }
 
 /// The adapter's state, shared by the consumer loop and the HTTP server.
@@ -116,6 +121,8 @@ impl Health {
                     committed_offset,
                     high_watermark,
                     lag,
+                    position: offset(p.next_offset),
+                    fetch_state: p.fetch_state.clone(),
                 };
                 partitions.insert((topic.clone(), partition), lag);
             }

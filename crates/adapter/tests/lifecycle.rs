@@ -47,7 +47,11 @@ async fn health_reports_every_component_and_metrics_count_by_type() {
     assert!(partitions
         .iter()
         .all(|p| p["topic"].as_str().unwrap().starts_with(PREFIX)));
-    for field in ["lag", "committed_offset", "high_watermark"] {
+    assert!(
+        partitions.iter().all(|p| p["fetch_state"].is_string()),
+        "{health}"
+    );
+    for field in ["lag", "committed_offset", "high_watermark", "position"] {
         assert!(
             partitions
                 .iter()

@@ -269,6 +269,11 @@ async fn deploy(ctx: &Context, program: &Path, assignment: Assignment) -> BenchR
         _ => Ok(()),
     };
     let seen = watch.finish()?;
+    if committed.is_err() {
+        for member in &members {
+            member.keep_health().await;
+        }
+    }
     let (sent, rolled) = (sent?, rolled?);
     committed?;
 
@@ -400,10 +405,22 @@ struct Member {
 impl Member {
     /// Its `/metrics` text, or `None` while it does not answer.
     async fn metrics(&self) -> Option<String> {
-        let url = format!("http://127.0.0.1:{}/metrics", self.port);
+        self.get("/metrics").await
+    }
+
+    /// Writes its `/health` beside its log, to say what it owns and where each partition stands.
+    async fn keep_health(&self) {
+        let health = self.get("/health").await.unwrap_or_default();
+        let _ = std::fs::write(self.log.with_extension("health.json"), health);
+    }
+
+    /// The body `path` answers with (whatever its status), or `None` while it does not answer.
+    async fn get(&self, path: &str) -> Option<String> {
+        let url = format!("http://127.0.0.1:{}{path}", self.port);
         tokio::task::spawn_blocking(move || {
             let agent: ureq::Agent = ureq::Agent::config_builder()
                 .timeout_global(Some(Duration::from_secs(5)))
+                .http_status_as_error(false)
                 .build()
                 .into();
             agent
