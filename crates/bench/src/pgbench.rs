@@ -119,8 +119,12 @@ impl Pgbench {
             )
             .into());
         }
-        let tps =
-            parse_tps(&stdout).ok_or_else(|| format!("no tps in pgbench output: {stdout}"))?;
+        let tps = parse_tps(&stdout).ok_or_else(|| {
+            format!(
+                "no tps in pgbench output: {stdout}{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })?;
         let latencies_ms = if log_latencies {
             read_latency_logs(&self.work_dir, &format!("log-{n}"))?
         } else {
