@@ -8,16 +8,12 @@ mod support;
 
 use std::time::Duration;
 
-use support::{ledger::Ledger, Rig};
+use support::{ledger::Ledger, Adapter, Rig};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn tansu_restarted_mid_stream_loses_and_duplicates_nothing() {
-    let mut rig = Rig::new(2).await;
-    let ledger = Ledger::new(200, 4);
+    let (mut rig, ledger, mut adapter) = halfway().await;
     let half = ledger.len() / 2;
-    let mut adapter = rig.adapter("adapter", &["--batch-size", "20"]);
-    ledger.produce(&rig, 0, half).await;
-    rig.wait_for_count("workflow_steps", 100).await;
 
     rig.tansu().stop();
     // Long enough for the adapter's fetches and commits to fail.
@@ -32,12 +28,8 @@ async fn tansu_restarted_mid_stream_loses_and_duplicates_nothing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_while_the_broker_is_down_stops_the_adapter_and_its_successor_loses_and_duplicates_nothing(
 ) {
-    let mut rig = Rig::new(2).await;
-    let ledger = Ledger::new(200, 4);
+    let (mut rig, ledger, mut adapter) = halfway().await;
     let half = ledger.len() / 2;
-    let mut adapter = rig.adapter("adapter", &["--batch-size", "20"]);
-    ledger.produce(&rig, 0, half).await;
-    rig.wait_for_count("workflow_steps", 100).await;
 
     rig.tansu().stop();
     // Its commits wait for a coordinator in vain; it still stops (within
@@ -49,4 +41,15 @@ async fn sigterm_while_the_broker_is_down_stops_the_adapter_and_its_successor_lo
     ledger.produce(&rig, half, ledger.len()).await;
 
     ledger.assert_all_once(&rig).await;
+}
+
+/// A tansu rig with an adapter that has written the first half of a ledger,
+/// which is produced up to its half.
+async fn halfway() -> (Rig, Ledger, Adapter) {
+    let rig = Rig::new(2).await;
+    let ledger = Ledger::new(200, 4);
+    let adapter = rig.adapter("adapter", &["--batch-size", "20"]);
+    ledger.produce(&rig, 0, ledger.len() / 2).await;
+    rig.wait_for_count("workflow_steps", 100).await;
+    (rig, ledger, adapter)
 }

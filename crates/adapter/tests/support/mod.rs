@@ -316,13 +316,18 @@ impl Rig {
         messages
     }
 
-    /// The committed offsets of `group` on `topic`'s `partitions`.
-    pub fn committed(&self, group: &str, topic: &str, partitions: i32) -> Vec<i64> {
-        let consumer: BaseConsumer = ClientConfig::new()
+    /// A consumer of `group` that only reads offsets (it never subscribes).
+    fn reader_of(&self, group: &str) -> BaseConsumer {
+        ClientConfig::new()
             .set("bootstrap.servers", self.broker.bootstrap_servers())
             .set("group.id", group)
             .create()
-            .expect("an offsets reader");
+            .expect("an offsets reader")
+    }
+
+    /// The committed offsets of `group` on `topic`'s `partitions`.
+    pub fn committed(&self, group: &str, topic: &str, partitions: i32) -> Vec<i64> {
+        let consumer = self.reader_of(group);
         let mut list = TopicPartitionList::new();
         for partition in 0..partitions {
             list.add_partition(topic, partition);
@@ -343,11 +348,7 @@ impl Rig {
     /// The event partitions (`partitions` per topic) whose offset committed by
     /// `group` is short of the partition's end, as `topic[partition] committed/end`.
     pub fn behind(&self, group: &str, partitions: i32) -> Vec<String> {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", self.broker.bootstrap_servers())
-            .set("group.id", group)
-            .create()
-            .expect("an offsets reader");
+        let consumer = self.reader_of(group);
         let mut behind = Vec::new();
         for &kind in EventType::ALL {
             let topic = kind.topic(PREFIX);
