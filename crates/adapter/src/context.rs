@@ -46,9 +46,32 @@ impl ClientContext for AdapterContext {
 }
 
 impl ConsumerContext for AdapterContext {
-    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, _rebalance: &Rebalance<'_>) {
-        let owned = consumer.assignment().map_or(0, |assigned| assigned.count());
-        self.health.set_assigned(owned);
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let Ok(assignment) = consumer.assignment() else {
+            self.health.set_assigned(0);
+            return;
+        };
+        self.health.set_assigned(assignment.count());
+        // librdkafka's answer to the assign call is not reported back
+        // (rust-rdkafka drops it): a refused one shows here.
+        if let Rebalance::Assign(given) = rebalance {
+            let missing = given
+                .elements()
+                .iter()
+                .filter(|e| {
+                    assignment
+                        .find_partition(e.topic(), e.partition())
+                        .is_none()
+                })
+                .count();
+            if missing > 0 {
+                tracing::warn!(
+                    missing,
+                    given = %named(given),
+                    "partitions the group assigned are missing from the consumer's assignment"
+                );
+            }
+        }
     }
 
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
