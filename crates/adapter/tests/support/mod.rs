@@ -327,22 +327,7 @@ impl Rig {
 
     /// The committed offsets of `group` on `topic`'s `partitions`.
     pub fn committed(&self, group: &str, topic: &str, partitions: i32) -> Vec<i64> {
-        let consumer = self.reader_of(group);
-        let mut list = TopicPartitionList::new();
-        for partition in 0..partitions {
-            list.add_partition(topic, partition);
-        }
-        let committed = consumer
-            .committed_offsets(list, Duration::from_secs(10))
-            .expect("committed offsets");
-        (0..partitions)
-            .map(
-                |p| match committed.find_partition(topic, p).unwrap().offset() {
-                    Offset::Offset(offset) => offset,
-                    _ => -1,
-                },
-            )
-            .collect()
+        committed_by(&self.reader_of(group), topic, partitions)
     }
 
     /// The event partitions (`partitions` per topic) whose offset committed by
@@ -352,12 +337,8 @@ impl Rig {
         let mut behind = Vec::new();
         for &kind in EventType::ALL {
             let topic = kind.topic(PREFIX);
-            for (partition, committed) in self
-                .committed(group, &topic, partitions)
-                .into_iter()
-                .enumerate()
-            {
-                let partition = partition as i32;
+            let committed = committed_by(&consumer, &topic, partitions);
+            for (partition, committed) in (0..).zip(committed) {
                 let (_, end) = consumer
                     .fetch_watermarks(&topic, partition, Duration::from_secs(10))
                     .expect("watermarks");
@@ -369,6 +350,25 @@ impl Rig {
         }
         behind
     }
+}
+
+/// The offsets committed on `topic`'s `partitions` by the group of `consumer` (-1 where none is).
+fn committed_by(consumer: &BaseConsumer, topic: &str, partitions: i32) -> Vec<i64> {
+    let mut list = TopicPartitionList::new();
+    for partition in 0..partitions {
+        list.add_partition(topic, partition);
+    }
+    let committed = consumer
+        .committed_offsets(list, Duration::from_secs(10))
+        .expect("committed offsets");
+    (0..partitions)
+        .map(
+            |p| match committed.find_partition(topic, p).unwrap().offset() {
+                Offset::Offset(offset) => offset,
+                _ => -1,
+            },
+        )
+        .collect()
 }
 
 /// A header's value as text.
