@@ -10,7 +10,11 @@ use rdkafka::{
     ClientContext, Statistics, TopicPartitionList,
 };
 
-use crate::{health::Health, metrics as m, offsets::Uncommitted};
+use crate::{
+    health::{by_topic, Health},
+    metrics as m,
+    offsets::Uncommitted,
+};
 
 /// Called by librdkafka from inside the consumer's poll, which the loop
 /// keeps calling while a batch is applied.
@@ -48,10 +52,10 @@ impl ClientContext for AdapterContext {
 impl ConsumerContext for AdapterContext {
     fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         let Ok(assignment) = consumer.assignment() else {
-            self.health.set_assigned(0);
+            self.health.set_assignment(None);
             return;
         };
-        self.health.set_assigned(assignment.count());
+        self.health.set_assignment(Some(&assignment));
         // librdkafka's answer to the assign call is not reported back
         // (rust-rdkafka drops it): a refused one shows here.
         if let Rebalance::Assign(given) = rebalance {
@@ -114,17 +118,9 @@ impl ConsumerContext for AdapterContext {
 
 /// `partitions` as `topic[0,2] other[1]`, for the log.
 fn named(partitions: &TopicPartitionList) -> String {
-    let mut by_topic: std::collections::BTreeMap<String, Vec<i32>> = Default::default();
-    for element in partitions.elements() {
-        by_topic
-            .entry(element.topic().to_owned())
-            .or_default()
-            .push(element.partition());
-    }
-    by_topic
+    by_topic(partitions)
         .into_iter()
-        .map(|(topic, mut numbers)| {
-            numbers.sort_unstable();
+        .map(|(topic, numbers)| {
             let numbers: Vec<String> = numbers.iter().map(i32::to_string).collect();
             format!("{topic}[{}]", numbers.join(","))
         })

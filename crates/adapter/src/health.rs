@@ -47,6 +47,7 @@ pub struct Health {
     broker_up: AtomicBool,
     cluster: Mutex<ClusterReport>,
     partitions: Mutex<BTreeMap<(String, i32), PartitionLag>>,
+    assignment: Mutex<Assignment>,
     last_db_error: Mutex<Option<String>>,
     failure: Mutex<Option<String>>,
     /// Since when this member has owned no partition; `None` while it owns some.
@@ -130,8 +131,11 @@ impl Health {
         *self.partitions.lock().unwrap_or_else(|p| p.into_inner()) = partitions;
     }
 
-    /// Records how many partitions this member owns now.
-    pub fn set_assigned(&self, partitions: usize) {
+    /// Records the partitions this member owns now (none when `owned` is `None`).
+    pub fn set_assignment(&self, owned: Option<&rdkafka::TopicPartitionList>) {
+        let assignment = owned.map(by_topic).unwrap_or_default();
+        let partitions: usize = assignment.values().map(Vec::len).sum();
+        *self.assignment.lock().unwrap_or_else(|p| p.into_inner()) = assignment;
         metrics::gauge!(crate::metrics::ASSIGNED).set(partitions as f64);
         let mut since = self
             .unassigned_since
@@ -195,6 +199,24 @@ impl Health {
     }
 }
 
+/// Partition numbers by topic, in order.
+pub type Assignment = BTreeMap<String, Vec<i32>>;
+
+/// `list`'s partition numbers by topic, in order.
+pub fn by_topic(list: &rdkafka::TopicPartitionList) -> Assignment {
+    let mut by_topic = Assignment::new();
+    for element in list.elements() {
+        by_topic
+            .entry(element.topic().to_owned())
+            .or_default()
+            .push(element.partition());
+    }
+    for numbers in by_topic.values_mut() {
+        numbers.sort_unstable();
+    }
+    by_topic
+}
+
 /// The `/health` document.
 /// The brokers seen and the consumer group, as librdkafka's statistics last said.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -243,6 +265,8 @@ pub struct HealthReport {
     pub cluster: ClusterReport,
     /// `closed` (writing) or `open` (database unavailable, partitions paused).
     pub circuit_breaker: &'static str,
+    /// The partitions this member owns now, by topic, as of its last rebalance.
+    pub assignment: Assignment,
     /// Each assigned partition's committed offset, end and lag.
     pub partitions: Vec<PartitionLag>,
     /// Why this member is unhealthy though it runs: it has owned no
@@ -329,6 +353,12 @@ async fn health(State(state): State<HttpState>) -> impl IntoResponse {
             .unwrap_or_else(|p| p.into_inner())
             .clone(),
         circuit_breaker: if circuit_open { "open" } else { "closed" },
+        assignment: state
+            .health
+            .assignment
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone(),
         partitions: state.health.partitions(),
         unassigned,
         failure,

@@ -44,6 +44,15 @@ async fn health_reports_every_component_and_metrics_count_by_type() {
     assert_eq!(health["cluster"]["group"]["state"], "up", "{health}");
     let partitions = health["partitions"].as_array().unwrap();
     assert_eq!(partitions.len(), 9, "one per event topic: {health}");
+    let listed: std::collections::BTreeSet<String> = partitions
+        .iter()
+        .map(|p| format!("{}/{}", p["topic"].as_str().unwrap(), p["partition"]))
+        .collect();
+    assert_eq!(
+        support::assignment(&health),
+        listed,
+        "the assignment names the partitions listed: {health}"
+    );
     assert!(partitions
         .iter()
         .all(|p| p["topic"].as_str().unwrap().starts_with(PREFIX)));

@@ -76,7 +76,7 @@ impl Loop {
         health: Arc<Health>,
         config: Config,
     ) -> Self {
-        health.set_assigned(0);
+        health.set_assignment(None);
         Self {
             consumer: Arc::new(consumer),
             db,

@@ -485,24 +485,15 @@ impl Adapter {
         Some((status, response.body_mut().read_to_string().ok()?))
     }
 
-    /// The partitions its `/health` lists, as `topic/partition` (none when it does not answer).
+    /// The partitions its `/health` says it owns, as `topic/partition` (none when it does not answer).
     pub fn owned(&self) -> BTreeSet<String> {
         self.get("/health")
             .and_then(|(_, body)| serde_json::from_str::<Value>(&body).ok())
-            .and_then(|health| {
-                health["partitions"].as_array().map(|partitions| {
-                    partitions
-                        .iter()
-                        .map(|p| {
-                            format!("{}/{}", p["topic"].as_str().unwrap_or("?"), p["partition"])
-                        })
-                        .collect()
-                })
-            })
+            .map(|health| assignment(&health))
             .unwrap_or_default()
     }
 
-    /// How many partitions its `/health` lists (0 when it does not answer).
+    /// How many partitions its `/health` says it owns (0 when it does not answer).
     pub fn assigned(&self) -> usize {
         self.owned().len()
     }
@@ -523,20 +514,40 @@ impl Drop for Adapter {
     }
 }
 
-/// Waits until `adapters` own all `partitions` between them, each some;
-/// panics with every log when they do not within [`PATIENCE`].
+/// Waits until `adapters` own all `partitions` between them, each some and
+/// none owned by two.
 pub async fn share_every_partition(rig: &Rig, adapters: &[&Adapter], partitions: usize) {
-    let shared = wait_until(PATIENCE, || async {
-        let owned: Vec<usize> = adapters.iter().map(|a| a.assigned()).collect();
-        owned.iter().all(|&n| n > 0) && owned.iter().sum::<usize>() == partitions
-    })
-    .await;
-    let owned: Vec<usize> = adapters.iter().map(|a| a.assigned()).collect();
+    let shared = || {
+        let owned: Vec<BTreeSet<String>> = adapters.iter().map(|a| a.owned()).collect();
+        let every: BTreeSet<&String> = owned.iter().flatten().collect();
+        let ok = owned.iter().all(|o| !o.is_empty())
+            && every.len() == partitions
+            && owned.iter().map(BTreeSet::len).sum::<usize>() == partitions;
+        (ok, owned)
+    };
+    let done = wait_until(PATIENCE, || async { shared().0 }).await;
     assert!(
-        shared,
-        "partitions owned: {owned:?} of {partitions}\n{}",
+        done,
+        "partitions owned: {:?} of {partitions}\n{}",
+        shared().1,
         rig.all_logs()
     );
+}
+
+/// The partitions a `/health` document's `assignment` names, as `topic/partition`.
+pub fn assignment(health: &Value) -> BTreeSet<String> {
+    health["assignment"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .flat_map(|(topic, numbers)| {
+            numbers
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(move |n| format!("{topic}/{n}"))
+        })
+        .collect()
 }
 
 /// Whether `args` choose the KIP-848 consumer group protocol.

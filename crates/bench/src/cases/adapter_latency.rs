@@ -239,25 +239,64 @@ impl OffsetWatch {
 /// Waits (at most 30 s) until `offsets` shows every event of `sent`
 /// committed; an error names each partition still short of its last event.
 pub async fn wait_committed(offsets: &CommittedOffsets, sent: &[Sent]) -> BenchResult<()> {
+    let short = short_of_committed(offsets, sent).await?;
+    if short.is_empty() {
+        return Ok(());
+    }
+    Err(format!("30 s after the stream stopped: {}", Short::list(&short)).into())
+}
+
+/// A partition whose committed offset is short of its last event.
+#[derive(Debug, Clone)]
+pub struct Short {
+    /// Topic and partition.
+    pub partition: (String, i32),
+    /// Its committed offset.
+    pub committed: i64,
+    /// The offset of its last event sent.
+    pub last: i64,
+}
+
+impl Short {
+    /// `shorts` as `topic[p] committed N, last event at M; ...`.
+    pub fn list(shorts: &[Short]) -> String {
+        let mut each: Vec<String> = shorts
+            .iter()
+            .map(|s| {
+                format!(
+                    "{}[{}] committed {}, last event at {}",
+                    s.partition.0, s.partition.1, s.committed, s.last
+                )
+            })
+            .collect();
+        each.sort();
+        each.join("; ")
+    }
+}
+
+/// Waits (at most 30 s) until `offsets` shows every event of `sent`
+/// committed; the partitions still short of their last event.
+pub async fn short_of_committed(
+    offsets: &CommittedOffsets,
+    sent: &[Sent],
+) -> BenchResult<Vec<Short>> {
     let last = last_offsets(sent);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let each = offsets.each()?;
-        let mut short: Vec<String> = last
+        let short: Vec<Short> = last
             .iter()
-            .filter_map(|((topic, partition), offset)| {
-                let committed = each.get(&(topic.clone(), *partition)).copied().unwrap_or(0);
-                (committed <= *offset).then(|| {
-                    format!("{topic}[{partition}] committed {committed}, last event at {offset}")
+            .filter_map(|(partition, offset)| {
+                let committed = each.get(partition).copied().unwrap_or(0);
+                (committed <= *offset).then(|| Short {
+                    partition: partition.clone(),
+                    committed,
+                    last: *offset,
                 })
             })
             .collect();
-        if short.is_empty() {
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            short.sort();
-            return Err(format!("30 s after the stream stopped: {}", short.join("; ")).into());
+        if short.is_empty() || Instant::now() >= deadline {
+            return Ok(short);
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -6,7 +6,8 @@
 //! consumer protocol (`--group-protocol consumer`), with dynamic and with
 //! static members (`--group-instance-id`). Each process in turn gets SIGTERM
 //! and is started again; the next goes once the group owns every partition
-//! again, each member some (`adapter_assigned_partitions`).
+//! again, each member some and none two (each member's `/health`
+//! `assignment`).
 //! Figures: produce call to offset committed (`adapter_latency`'s
 //! measurement) for the events produced during the deploy, and the events
 //! read twice: `adapter_events_consumed_total` summed over every process's
@@ -16,6 +17,14 @@
 //! (`adapter_partitions_revoked_total`, read once the group has formed, just
 //! before each SIGTERM, so that a stopping member's own partitions do not
 //! count, and at the end; what the group's forming revoked is left out).
+//!
+//! tansu 0.6 can hand partitions to two members at once (it completes a
+//! rebalance with a member's metadata from before that member's last
+//! assignment). The case records each partition it sees owned twice and
+//! says so beside the figures; such a partition may end with the lower of
+//! its two owners' commits, which is accepted only if a higher commit past
+//! its last event was seen before. Any other partition short of its end
+//! fails the case.
 //!
 //! The classic runs are on tansu, not on the mock: the mock's classic
 //! coordinator holds every join open for the session timeout less one second
@@ -27,23 +36,23 @@
 //! heartbeat every 3 s (Kafka's `group.consumer.heartbeat.interval.ms`
 //! defaults to 5 s) and assigns by range (Kafka's first assignor is `uniform`).
 
+mod member;
+mod owners;
+
 use std::{
-    net::TcpListener,
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    path::Path,
     time::{Duration, Instant},
 };
 
 use bridge_adapter::metrics::Totals;
-use bridge_events::EventType;
 use bridge_testkit::{KafkaCluster, MockKafka, PrivateBroker, TestDatabase};
 use tokio::sync::Notify;
 
 use super::{
     adapter_events::Mix,
     adapter_latency::{
-        committed_latencies, create_topics, produce_steadily, producer, send, wait_committed,
-        CommittedOffsets, OffsetWatch, FETCH_WAIT_MS, PARTITIONS, PREFIX,
+        committed_latencies, create_topics, produce_steadily, producer, send, short_of_committed,
+        CommittedOffsets, OffsetWatch, Short,
     },
     migrations::find_beside,
 };
@@ -52,6 +61,8 @@ use crate::{
     report::{Mark, Row, Target, Unit},
     BenchResult, Context,
 };
+use member::{Member, Rig};
+use owners::{moved_back, share_every_partition, Overlaps};
 
 /// Members of the group.
 const MEMBERS: usize = 3;
@@ -177,6 +188,11 @@ struct Deployed {
     produced: usize,
     /// Consumption and revocations over every process's life.
     counts: Totals,
+    /// Partitions the broker gave two members at once.
+    overlaps: Overlaps,
+    /// Of those, the ones whose committed offset ended short of their last
+    /// event after a commit past it had been seen.
+    moved_back: Vec<Short>,
 }
 
 impl Deployed {
@@ -190,6 +206,25 @@ impl Deployed {
         let per_restart = read_again / MEMBERS as f64;
         let revoked = self.counts.revoked as f64 / MEMBERS as f64;
         let bound = BATCH * revoked;
+        let overlaps = if self.overlaps.is_empty() {
+            String::new()
+        } else {
+            let (first, owners) = self.overlaps.iter().next().expect("not empty");
+            let mut note = format!(
+                "; the broker gave {} partitions to two members at once ({}[{}]: {owners}{})",
+                self.overlaps.len(),
+                first.0,
+                first.1,
+                if self.overlaps.len() > 1 { ", ..." } else { "" },
+            );
+            if !self.moved_back.is_empty() {
+                note += &format!(
+                    "; the lower of two owners' commits landed last on {}",
+                    Short::list(&self.moved_back)
+                );
+            }
+            note
+        };
         [
             Row::measured(
                 latency,
@@ -202,7 +237,7 @@ impl Deployed {
             .with_note(format!(
                 "produce call to offset committed of the {} events produced during the deploy: \
                  p50 {:.1} ms, max {:.1} ms; before it: p50 {:.1} ms, p99 {:.1} ms; \
-                 restarts (SIGTERM to every partition owned again): {}",
+                 restarts (SIGTERM to every partition owned again): {}{overlaps}",
                 self.during.len(),
                 quantile(&self.during, 0.5),
                 quantile(&self.during, 1.0),
@@ -249,7 +284,8 @@ async fn deploy(ctx: &Context, program: &Path, assignment: Assignment) -> BenchR
     let mut members = (1..=MEMBERS)
         .map(|n| rig.start(n, &format!("{n}")))
         .collect::<BenchResult<Vec<_>>>()?;
-    share_every_partition(&members).await?;
+    let mut overlaps = Overlaps::new();
+    share_every_partition(&members, &mut overlaps).await?;
     // Revocations while the group formed are not the deploy's.
     let mut formed = 0;
     for member in &members {
@@ -260,22 +296,23 @@ async fn deploy(ctx: &Context, program: &Path, assignment: Assignment) -> BenchR
     let watch = OffsetWatch::start(CommittedOffsets::new(broker, assignment.group())?);
     let stop = Notify::new();
     let (sent, rolled) = tokio::join!(produce_steadily(broker, &mut mix, stop.notified()), async {
-        let rolled = roll(&rig, &mut members, ctx.scale.deploy_warmup).await;
+        let rolled = roll(&rig, &mut members, ctx.scale.deploy_warmup, &mut overlaps).await;
         stop.notify_one();
         rolled
     });
-    let committed = match (&sent, &rolled) {
-        (Ok(sent), Ok(_)) => wait_committed(&offsets, sent).await,
-        _ => Ok(()),
+    let short = match (&sent, &rolled) {
+        (Ok(sent), Ok(_)) => short_of_committed(&offsets, sent).await,
+        _ => Ok(Vec::new()),
     };
     let seen = watch.finish()?;
-    if committed.is_err() {
+    let short = short?;
+    if !short.is_empty() {
         for member in &members {
             member.keep_health().await;
         }
     }
     let (sent, rolled) = (sent?, rolled?);
-    committed?;
+    let moved_back = moved_back(short, &overlaps, &seen)?;
 
     let mut counts = rolled.counts;
     for member in &members {
@@ -296,6 +333,8 @@ async fn deploy(ctx: &Context, program: &Path, assignment: Assignment) -> BenchR
         restarts: rolled.restarts,
         produced: registrations.len() + sent.len(),
         counts,
+        overlaps,
+        moved_back,
     })
 }
 
@@ -311,7 +350,12 @@ struct Rolled {
 
 /// After `warmup`, stops and starts each member in turn, the next once the
 /// group shares every partition again; the producer stops when this returns.
-async fn roll(rig: &Rig<'_>, members: &mut [Member], warmup: Duration) -> BenchResult<Rolled> {
+async fn roll(
+    rig: &Rig<'_>,
+    members: &mut [Member],
+    warmup: Duration,
+    overlaps: &mut Overlaps,
+) -> BenchResult<Rolled> {
     tokio::time::sleep(warmup).await;
     let started = Instant::now();
     let mut counts = Totals::default();
@@ -326,7 +370,7 @@ async fn roll(rig: &Rig<'_>, members: &mut [Member], warmup: Duration) -> BenchR
             ..stopped
         };
         members[n] = rig.start(n + 1, &format!("{}-again", n + 1))?;
-        share_every_partition(members).await?;
+        share_every_partition(members, overlaps).await?;
         restarts.push(stopping.elapsed());
     }
     Ok(Rolled {
@@ -334,163 +378,4 @@ async fn roll(rig: &Rig<'_>, members: &mut [Member], warmup: Duration) -> BenchR
         restarts,
         counts,
     })
-}
-
-/// Waits until `members` own every event partition between them, each some.
-async fn share_every_partition(members: &[Member]) -> BenchResult<()> {
-    let every = (EventType::ALL.len() as i32 * PARTITIONS) as f64;
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let mut owned = Vec::new();
-        for member in members {
-            owned.push(member.metric(bridge_adapter::metrics::ASSIGNED).await);
-        }
-        if owned.iter().all(|&n| n > 0.0) && owned.iter().sum::<f64>() == every {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            return Err(format!("partitions owned: {owned:?} of {every}").into());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// What every member of one deploy shares.
-struct Rig<'a> {
-    program: &'a Path,
-    brokers: String,
-    database_url: &'a str,
-    assignment: Assignment,
-    /// Where each member's log goes.
-    logs: &'a Path,
-}
-
-impl Rig<'_> {
-    /// Starts member `member` as `name` with the adapter's defaults but for
-    /// the broker, group, database, HTTP port, fetch wait and assignment.
-    fn start(&self, member: usize, name: &str) -> BenchResult<Member> {
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let log = self
-            .logs
-            .join(format!("adapter-{}-{name}.log", self.assignment.group()));
-        let file = std::fs::File::create(&log)?;
-        let child = Command::new(self.program)
-            .current_dir(self.logs)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("RUST_LOG", "info,librdkafka=warn")
-            .args(["--brokers", &self.brokers])
-            .args(["--group-id", self.assignment.group()])
-            .args(["--topic-prefix", PREFIX])
-            .args(["--database-url", self.database_url])
-            .args(["--http-addr", &format!("127.0.0.1:{port}")])
-            .args(["-X", &format!("fetch.wait.max.ms={FETCH_WAIT_MS}")])
-            .args(self.assignment.args(member))
-            .stdin(Stdio::null())
-            .stdout(file.try_clone()?)
-            .stderr(file)
-            .spawn()
-            .map_err(|err| format!("starting {}: {err}", self.program.display()))?;
-        Ok(Member { child, port, log })
-    }
-}
-
-/// One `bridge-adapter` process; killed when dropped.
-struct Member {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-}
-
-impl Member {
-    /// Its `/metrics` text, or `None` while it does not answer.
-    async fn metrics(&self) -> Option<String> {
-        self.get("/metrics").await
-    }
-
-    /// Writes its `/health` beside its log, to say what it owns and where each partition stands.
-    async fn keep_health(&self) {
-        let health = self.get("/health").await.unwrap_or_default();
-        let _ = std::fs::write(self.log.with_extension("health.json"), health);
-    }
-
-    /// The body `path` answers with (whatever its status), or `None` while it does not answer.
-    async fn get(&self, path: &str) -> Option<String> {
-        let url = format!("http://127.0.0.1:{}{path}", self.port);
-        tokio::task::spawn_blocking(move || {
-            let agent: ureq::Agent = ureq::Agent::config_builder()
-                .timeout_global(Some(Duration::from_secs(5)))
-                .http_status_as_error(false)
-                .build()
-                .into();
-            agent
-                .get(&url)
-                .call()
-                .ok()?
-                .body_mut()
-                .read_to_string()
-                .ok()
-        })
-        .await
-        .ok()
-        .flatten()
-    }
-
-    /// The sum of metric `name` over its labels (0 while it does not answer).
-    async fn metric(&self, name: &str) -> f64 {
-        self.metrics()
-            .await
-            .map_or(0.0, |text| bridge_adapter::metrics::sum(&text, name))
-    }
-
-    /// Its totals so far, from `/metrics`.
-    async fn totals(&self) -> BenchResult<Totals> {
-        let text = self
-            .metrics()
-            .await
-            .ok_or_else(|| format!("no /metrics:\n{}", self.tail()))?;
-        Ok(Totals::of(&text))
-    }
-
-    /// SIGTERM, then waits for a clean exit; its lifetime totals, from its
-    /// last log line.
-    async fn terminate(&mut self) -> BenchResult<Totals> {
-        let signalled = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()?;
-        if !signalled.success() {
-            return Err(format!("kill -TERM {} failed", self.child.id()).into());
-        }
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            if let Some(status) = self.child.try_wait()? {
-                return if status.success() {
-                    let log = std::fs::read_to_string(&self.log)?;
-                    Totals::from_log(&log).ok_or_else(|| {
-                        format!("no totals when it stopped:\n{}", self.tail()).into()
-                    })
-                } else {
-                    Err(format!("adapter exited {status}:\n{}", self.tail()).into())
-                };
-            }
-            if Instant::now() > deadline {
-                return Err(format!("adapter ignored SIGTERM:\n{}", self.tail()).into());
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    /// The last lines of its log (the scratch directory goes at the end of the run).
-    fn tail(&self) -> String {
-        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = log.lines().rev().take(10).collect();
-        lines.into_iter().rev().collect::<Vec<_>>().join("\n")
-    }
-}
-
-impl Drop for Member {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
