@@ -86,6 +86,7 @@ impl Rig {
 
     /// As [`new`](Self::new), on a three-broker mock cluster.
     pub async fn on_mock_cluster(partitions: u32) -> Self {
+        mock_errors_to_stderr();
         Self::on(Broker::Mock(MockKafka::start()), partitions).await
     }
 
@@ -548,6 +549,31 @@ pub fn assignment(health: &Value) -> BTreeSet<String> {
                 .map(move |n| format!("{topic}/{n}"))
         })
         .collect()
+}
+
+/// The mock cluster's own errors (librdkafka's `MOCK` log facility, e.g.
+/// why it could not listen again on a broker's port) go to stderr, which
+/// keeps them when librdkafka's assertion that follows aborts the test
+/// process.
+fn mock_errors_to_stderr() {
+    use std::io::Write;
+    struct MockErrors;
+    impl log::Log for MockErrors {
+        fn enabled(&self, metadata: &log::Metadata) -> bool {
+            metadata.target() == "librdkafka" && metadata.level() <= log::Level::Error
+        }
+        fn log(&self, record: &log::Record) {
+            let message = record.args().to_string();
+            if self.enabled(record.metadata()) && message.starts_with("librdkafka: MOCK ") {
+                // Past the test harness's capture, which an abort never prints.
+                let _ = writeln!(std::io::stderr(), "{message}");
+            }
+        }
+        fn flush(&self) {}
+    }
+    if log::set_logger(&MockErrors).is_ok() {
+        log::set_max_level(log::LevelFilter::Error);
+    }
 }
 
 /// Whether `args` choose the KIP-848 consumer group protocol.
