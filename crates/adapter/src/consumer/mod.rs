@@ -4,12 +4,14 @@
 //!
 //! One batch is in flight at a time ([`flight`]); its partitions are split
 //! over `--apply-concurrency` lanes, each one transaction on its own
-//! connection. While it flies the loop keeps polling the consumer: it fills
-//! the next batch (decoded once the flight has landed), serves rebalances,
-//! and, while the database is down, keeps the group served with every
-//! partition paused. A partition revoked while its events are in flight is
-//! not recorded when they land: its new owner reads them again from the last
-//! commit and finds them written.
+//! connection. While it flies the loop keeps polling the consumer until the
+//! next batch is full: it fills that batch (decoded once the flight has
+//! landed) and serves rebalances, which rust-rdkafka runs inside that poll;
+//! once the next batch is full, a rebalance waits for the flight to land.
+//! While the database is down it keeps polling, into a carry with every
+//! partition paused, so that the group stays served. A partition revoked
+//! while its events are in flight is not recorded when they land: its new
+//! owner reads them again from the last commit and finds them written.
 
 mod commit;
 mod flight;
