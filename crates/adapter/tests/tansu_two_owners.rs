@@ -20,7 +20,6 @@ use std::{
         atomic::{AtomicBool, Ordering},
         Arc,
     },
-    time::{Duration, Instant},
 };
 
 use support::{ledger::Ledger, Adapter, Rig, PATIENCE};
@@ -73,32 +72,9 @@ async fn partitions_tansu_gives_two_members_at_once_are_written_exactly_once() {
         .await;
 }
 
-/// Waits until `adapters` own every partition between them, each some and
-/// none two; the partitions seen owned by two in two readings in a row.
+/// Waits until `adapters` share every partition, one owner each; the
+/// partitions seen owned by two meanwhile.
 async fn settle(rig: &Rig, adapters: &[Adapter; 3]) -> BTreeSet<String> {
-    let deadline = Instant::now() + 2 * PATIENCE;
-    let mut twice = BTreeSet::new();
-    let mut before = BTreeSet::new();
-    loop {
-        let owned: Vec<BTreeSet<String>> = adapters.iter().map(Adapter::owned).collect();
-        let mut seen = BTreeSet::new();
-        let mut now = BTreeSet::new();
-        for partition in owned.iter().flatten() {
-            if !seen.insert(partition) {
-                now.insert(partition.clone());
-            }
-        }
-        twice.extend(now.intersection(&before).cloned());
-        before = now;
-        if before.is_empty() && seen.len() == ALL_PARTITIONS && owned.iter().all(|o| !o.is_empty())
-        {
-            return twice;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "partitions owned: {owned:?}\n{}",
-            rig.all_logs()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let adapters: Vec<&Adapter> = adapters.iter().collect();
+    support::settle(rig, &adapters, ALL_PARTITIONS, 2 * PATIENCE).await
 }

@@ -7,7 +7,7 @@ pub mod dlq;
 pub mod ledger;
 
 use std::{
-    collections::BTreeSet,
+    collections::{BTreeMap, BTreeSet},
     future::Future,
     net::TcpListener,
     path::PathBuf,
@@ -518,36 +518,50 @@ impl Drop for Adapter {
 /// Waits until `adapters` own all `partitions` between them, each some and
 /// none owned by two.
 pub async fn share_every_partition(rig: &Rig, adapters: &[&Adapter], partitions: usize) {
-    let shared = || {
+    settle(rig, adapters, partitions, PATIENCE).await;
+}
+
+/// As [`share_every_partition`], waiting at most `patience`; the partitions
+/// seen owned by two adapters in two readings in a row meanwhile.
+pub async fn settle(
+    rig: &Rig,
+    adapters: &[&Adapter],
+    partitions: usize,
+    patience: Duration,
+) -> BTreeSet<String> {
+    let deadline = Instant::now() + patience;
+    let mut twice = BTreeSet::new();
+    let mut before = BTreeSet::new();
+    loop {
         let owned: Vec<BTreeSet<String>> = adapters.iter().map(|a| a.owned()).collect();
-        let every: BTreeSet<&String> = owned.iter().flatten().collect();
-        let ok = owned.iter().all(|o| !o.is_empty())
-            && every.len() == partitions
-            && owned.iter().map(BTreeSet::len).sum::<usize>() == partitions;
-        (ok, owned)
-    };
-    let done = wait_until(PATIENCE, || async { shared().0 }).await;
-    assert!(
-        done,
-        "partitions owned: {:?} of {partitions}\n{}",
-        shared().1,
-        rig.all_logs()
-    );
+        let mut seen = BTreeSet::new();
+        let mut now = BTreeSet::new();
+        for partition in owned.iter().flatten() {
+            if !seen.insert(partition) {
+                now.insert(partition.clone());
+            }
+        }
+        twice.extend(now.intersection(&before).cloned());
+        before = now;
+        if before.is_empty() && seen.len() == partitions && owned.iter().all(|o| !o.is_empty()) {
+            return twice;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "partitions owned: {owned:?} of {partitions}\n{}",
+            rig.all_logs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// The partitions a `/health` document's `assignment` names, as `topic/partition`.
 pub fn assignment(health: &Value) -> BTreeSet<String> {
-    health["assignment"]
-        .as_object()
+    let by_topic: BTreeMap<String, Vec<i32>> =
+        serde_json::from_value(health["assignment"].clone()).unwrap_or_default();
+    by_topic
         .into_iter()
-        .flatten()
-        .flat_map(|(topic, numbers)| {
-            numbers
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(move |n| format!("{topic}/{n}"))
-        })
+        .flat_map(|(topic, numbers)| numbers.into_iter().map(move |n| format!("{topic}/{n}")))
         .collect()
 }
 

@@ -2,7 +2,7 @@
 //! and what they counted, and stopped with SIGTERM.
 
 use std::{
-    collections::BTreeSet,
+    collections::{BTreeMap, BTreeSet},
     net::TcpListener,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
@@ -82,19 +82,12 @@ impl Member {
         let Some(health) = self.get("/health").await else {
             return BTreeSet::new();
         };
-        let health: serde_json::Value = serde_json::from_str(&health).unwrap_or_default();
-        let Some(by_topic) = health["assignment"].as_object() else {
-            return BTreeSet::new();
-        };
+        let mut health: serde_json::Value = serde_json::from_str(&health).unwrap_or_default();
+        let by_topic: BTreeMap<String, Vec<i32>> =
+            serde_json::from_value(health["assignment"].take()).unwrap_or_default();
         by_topic
-            .iter()
-            .flat_map(|(topic, numbers)| {
-                let numbers = numbers.as_array().cloned().unwrap_or_default();
-                numbers
-                    .into_iter()
-                    .filter_map(|n| n.as_i64())
-                    .map(move |n| (topic.clone(), n as i32))
-            })
+            .into_iter()
+            .flat_map(|(topic, numbers)| numbers.into_iter().map(move |n| (topic.clone(), n)))
             .collect()
     }
 
